@@ -1,0 +1,3 @@
+from pintsize.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""CLI: recipe check, model info, artifact lineage, export hf, import hf."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    @groups["recipe"].command("check")
+    def recipe_check(file: Path = typer.Argument(..., help="a recipe TOML file")) -> None:
+        """Validate a recipe and print it with every default filled in."""
+        from pintsize.recipe import load_recipe
+
+        recipe = load_recipe(file)
+        console.print_json(recipe.model_dump_json())
+        model = recipe.model.resolve()
+        console.print(f"[green]ok[/]: {file} (model {model.name}: {model.num_params():,} parameters)")
+
+    @groups["model"].command("info")
+    def model_info_cmd(
+        name: str = typer.Argument(..., help="a named config: tiny, 0.12-pint, 1.5-pints-2k, 1.5-pints-16k"),
+        vocab_size: int = typer.Option(None, help="override the vocabulary size"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    ) -> None:
+        """Parameter count, FLOPs per token and memory estimates for a model config."""
+        from pintsize.model.config import get_config
+        from pintsize.model.info import model_info
+
+        cfg = get_config(name, **({"vocab_size": vocab_size} if vocab_size else {}))
+        info = model_info(cfg)
+        if as_json:
+            print(json.dumps({"config": cfg.model_dump(mode="json"), **info.as_dict()}, indent=2))
+            return
+        t = Table(title=f"{name}", show_header=False)
+        rows = [
+            ("layers / d_model / heads / kv heads", f"{cfg.n_layer} / {cfg.d_model} / {cfg.n_head} / {cfg.n_kv_head}"),
+            ("SwiGLU hidden / context / vocab (padded)", f"{cfg.d_ff} / {cfg.block_size} / {cfg.vocab_size} ({cfg.padded_vocab_size})"),
+            ("parameters", f"{info.params:,}"),
+            ("parameters without embedding", f"{info.params_without_embedding:,}"),
+            ("training FLOPs per token (6N + 12·L·d·T)", f"{info.train_flops_per_token / 1e9:.3f} GFLOP"),
+            ("inference FLOPs per token", f"{info.inference_flops_per_token / 1e9:.3f} GFLOP"),
+            ("training memory: weights+grads+AdamW (fp32)", f"{info.train_memory_gib:.2f} GiB"),
+            ("activations per sequence (bf16, no checkpointing)", f"{info.activation_memory_gib_per_sample:.2f} GiB"),
+            ("inference weights (bf16)", f"{info.inference_memory_gib_bf16:.2f} GiB"),
+            ("KV cache per 1k tokens (bf16)", f"{info.kv_cache_mib_per_1k_tokens_bf16:.1f} MiB"),
+        ]
+        for k, v in rows:
+            t.add_row(k, v)
+        console.print(t)
+
+    @groups["artifact"].command("lineage")
+    def artifact_lineage(path: Path = typer.Argument(..., help="an artifact directory")) -> None:
+        """Print every artifact upstream of PATH: stage, fingerprint, code version."""
+        from pintsize.artifacts import lineage
+
+        for node in lineage(path):
+            mark = {True: "[green]unchanged[/]", False: "[red]CHANGED since use[/]"}.get(node.get("unchanged"), "")
+            stage = node["stage"] or "input"
+            commit = node.get("code", {}).get("git_commit", "")[:10]
+            console.print(f"{'  ' * node['depth']}{stage}: {node['path']}  {node['hash'][:12] if node['hash'] else ''} {commit} {mark}")
+
+    @groups["export"].command("hf")
+    def export_hf_cmd(
+        ckpt: Path = typer.Argument(..., help="a pintsize model directory (model_config.json + model.safetensors)"),
+        out: Path = typer.Argument(..., help="output directory"),
+        dtype: str = typer.Option("float32", help="float32, bfloat16 or float16"),
+    ) -> None:
+        """Write a Hugging Face LlamaForCausalLM directory (plus tokenizer files when known)."""
+        import torch
+
+        from pintsize.model.hf import export_hf
+
+        export_hf(ckpt, out, getattr(torch, dtype))
+        console.print(f"[green]wrote[/] {out}")
+
+    @groups["import"].command("hf")
+    def import_hf_cmd(
+        hf_dir: Path = typer.Argument(..., help="a Hugging Face Llama model directory"),
+        out: Path = typer.Argument(..., help="output pintsize model directory"),
+    ) -> None:
+        """Load any HF Llama checkpoint into pintsize's model format."""
+        from pintsize.artifacts import ArtifactWriter
+        from pintsize.model.checkpoint import save_model
+        from pintsize.model.hf import hf_tokenizer_files, import_hf
+
+        model = import_hf(hf_dir)
+        with ArtifactWriter(out, "import-hf", {"source": str(hf_dir)}, inputs={"hf": hf_dir}) as art:
+            tok = hf_tokenizer_files(hf_dir)
+            save_model(model, model.config, art.dir)
+            if tok:
+                (art.dir / "tokenizer").mkdir()
+                for f in tok:
+                    (art.dir / "tokenizer" / f.name).write_bytes(f.read_bytes())
+            art.stats["params"] = model.num_params()
+        console.print(f"[green]imported[/] {hf_dir} -> {out} ({model.num_params():,} parameters)")

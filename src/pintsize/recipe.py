@@ -1,0 +1,79 @@
+"""Recipes: one TOML file that says how to reproduce a run, one section per stage.
+
+Each section's schema lives next to the stage that reads it; this module puts them together,
+loads a file, and turns validation failures into messages that name the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from pintsize.config_base import Section
+from pintsize.curate.config import DataConfig
+from pintsize.data.config import PackConfig
+from pintsize.errors import RecipeError
+from pintsize.eval.config import EvalConfig
+from pintsize.model.recipe import ExportConfig, ModelSection
+from pintsize.tokenizer.config import TokenizerConfig
+from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig
+
+
+class RunConfig(Section):
+    name: str = "run"
+    out_dir: str | None = Field(None, description="where the run's artifacts go; default runs/<name>")
+    seed: int = 1234
+
+
+class Recipe(Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    pack: PackConfig = Field(default_factory=PackConfig)
+    model: ModelSection = Field(default_factory=ModelSection)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    sft: SFTConfig | None = None
+    dpo: DPOConfig | None = None
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.run.out_dir or f"runs/{self.run.name}")
+
+
+def _format_errors(e: ValidationError, source: str) -> str:
+    lines = []
+    for err in e.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = f"[{loc[0]}]" + "".join(f".{p}" if not p.isdigit() else f"[{p}]" for p in loc[1:]) if loc else "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_format_errors(e, source)) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: invalid TOML: {e}") from None
+    return parse_recipe(data, str(path))
