@@ -43,6 +43,11 @@ class Recipe(Section):
     def out_dir(self) -> Path:
         return Path(self.run.out_dir or f"runs/{self.run.name}")
 
+    def stage_dir(self, stage: str) -> Path:
+        """Where a stage of this run writes its artifact: runs/<name>/<stage> (curate, tokenizer,
+        pack, pretrain, sft, dpo, eval, export)."""
+        return self.out_dir / stage
+
 
 def _format_errors(e: ValidationError, source: str) -> str:
     lines = []
