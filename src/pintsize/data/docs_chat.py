@@ -1,0 +1,117 @@
+"""Chat and preference data that needs no download, for the demo's SFT and DPO stages.
+
+Made from the Python standard library's docstrings: the user asks what a function does, the
+assistant answers with its documentation (SFT); the preferred answer is the function's own
+documentation and the rejected one is another function's (DPO). Real, licence-clean text,
+small enough for a CPU demo; a real run points [sft]/[dpo] at real chat data instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from pintsize.artifacts import atomic_write_text
+from pintsize.data.pydoc_corpus import default_cache_path
+
+QUESTIONS = (
+    "What does `{name}` do in Python?",
+    "Explain the Python function `{name}{sig}`.",
+    "How do I use `{name}`?",
+    "Can you describe `{name}{sig}` from the standard library?",
+)
+FOLLOW_UP = "Which module is it in?"
+
+
+def function_docs() -> list[dict]:
+    """[{"name": "bisect.insort_right", "sig": "(a, x, lo=0, ...)", "doc": "..."}], cached like the pydoc corpus."""
+    path = default_cache_path().with_name(default_cache_path().stem + "-functions.jsonl")
+    if not (path.is_file() and path.stat().st_size > 0):
+        out = subprocess.run(
+            [sys.executable, "-c", "from pintsize.data.docs_chat import _render; _render()"],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        atomic_write_text(path, out.stdout)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _answer(doc: str, max_chars: int = 700) -> str:
+    paragraphs = doc.split("\n\n")
+    answer = paragraphs[0]
+    for p in paragraphs[1:]:
+        if len(answer) + len(p) > max_chars:
+            break
+        answer += "\n\n" + p
+    return answer
+
+
+def sft_conversations(n: int, seed: int = 0) -> list[dict]:
+    """`n` conversations in the `messages` format; about a third have a second turn."""
+    rng = random.Random(seed)
+    funcs = function_docs()
+    rng.shuffle(funcs)
+    convs = []
+    for f in funcs[:n]:
+        q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
+        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": _answer(f["doc"])}]
+        if rng.random() < 0.33:
+            module = f["name"].rsplit(".", 1)[0]
+            msgs += [{"role": "user", "content": FOLLOW_UP}, {"role": "assistant", "content": f"It is in the `{module}` module."}]
+        convs.append({"messages": msgs})
+    return convs
+
+
+def preference_pairs(n: int, seed: int = 1) -> list[dict]:
+    """`n` pairs {"prompt", "chosen", "rejected"} (strings): the right documentation vs another function's."""
+    rng = random.Random(seed)
+    funcs = function_docs()
+    rng.shuffle(funcs)
+    pairs = []
+    for i, f in enumerate(funcs[:n]):
+        other = funcs[(i + 1 + rng.randrange(len(funcs) - 1)) % len(funcs)]
+        chosen, rejected = _answer(f["doc"]), _answer(other["doc"])
+        if chosen != rejected:
+            q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
+            pairs.append({"prompt": q, "chosen": chosen, "rejected": rejected})
+    return pairs
+
+
+def write_jsonl(records: list[dict], path: str | Path) -> Path:
+    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def _render() -> None:
+    """Child-process entry point: one JSON line per documented public stdlib function."""
+    import contextlib
+    import importlib
+    import inspect
+    import io
+
+    from pintsize.data.pydoc_corpus import _module_names
+
+    seen = set()
+    for modname in _module_names():
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                mod = importlib.import_module(modname)
+        except BaseException:  # noqa: BLE001 - some modules raise SystemExit on import
+            continue
+        for name, obj in list(vars(mod).items()):
+            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isbuiltin(obj)):
+                continue
+            if getattr(obj, "__module__", None) != modname or id(obj) in seen:
+                continue  # re-exports: document each function once, under its home module
+            seen.add(id(obj))
+            doc = inspect.getdoc(obj)
+            if not doc or len(doc) < 80:
+                continue
+            try:
+                sig = str(inspect.signature(obj))
+            except (TypeError, ValueError):
+                sig = "(...)"
+            rec = {"name": f"{modname}.{name}", "sig": sig, "doc": doc}
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
