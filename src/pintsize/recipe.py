@@ -25,6 +25,10 @@ class RunConfig(Section):
     name: str = "run"
     out_dir: str | None = Field(None, description="where the run's artifacts go; default runs/<name>")
     seed: int = 1234
+    reuse: dict[str, str] = Field(
+        default_factory=dict,
+        description="stage -> an existing artifact to use instead of running the stage, e.g. pack = \"runs/other/pack\"",
+    )
 
 
 class Recipe(Section):

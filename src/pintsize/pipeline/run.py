@@ -1,0 +1,121 @@
+"""`pintsize run RECIPE`: every stage in order, skipping those whose inputs and config are unchanged.
+
+A stage's fingerprint hashes its recipe sections and the content hashes of its inputs; after a
+stage succeeds, the fingerprint is recorded in `runs/<name>/run_state.json`. A stage reruns when
+its artifact is missing or its fingerprint changed (its recipe sections changed, or an upstream
+stage made a different artifact). A stage that failed is simply run again: stages keep their
+partial work (`<stage>.partial/`) and resume it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path
+from pintsize.errors import PintsizeError
+from pintsize.pipeline.stages import STAGES, Stage, stage_dir
+from pintsize.recipe import Recipe
+
+console = Console()
+STATE_FILE = "run_state.json"
+
+
+@dataclass
+class Step:
+    stage: Stage
+    out: Path
+    action: str  # run | skip | reuse | off
+    reason: str
+
+
+def _state_path(recipe: Recipe) -> Path:
+    return recipe.out_dir / STATE_FILE
+
+
+def _load_state(recipe: Recipe) -> dict[str, str]:
+    path = _state_path(recipe)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _fingerprint(stage: Stage, recipe: Recipe) -> str | None:
+    """None while an input does not exist yet (an upstream stage will make it)."""
+    try:
+        hashes = {k: hash_path(v) for k, v in stage.inputs(recipe).items()}
+    except PintsizeError:
+        return None
+    return fingerprint(stage.name, stage.config(recipe), hashes)
+
+
+def decide(stage: Stage, recipe: Recipe, state: dict[str, str], upstream_runs: bool, force: bool) -> Step:
+    out = stage_dir(recipe, stage.name)
+    if not stage.enabled(recipe):
+        return Step(stage, out, "off", "not in the recipe")
+    if stage.name in recipe.run.reuse:
+        if not (out / MANIFEST).is_file():
+            raise PintsizeError(f"[run].reuse.{stage.name}: {out} is not a finished artifact")
+        return Step(stage, out, "reuse", f"reusing {out}")
+    if force:
+        return Step(stage, out, "run", "forced")
+    if not (out / MANIFEST).is_file():
+        partial = out.with_name(out.name + ".partial")
+        return Step(stage, out, "run", "resume a failed run" if partial.exists() else "no artifact yet")
+    if upstream_runs:
+        return Step(stage, out, "run", "an upstream stage reruns")
+    if state.get(stage.name) != _fingerprint(stage, recipe):
+        return Step(stage, out, "run", "config or inputs changed")
+    return Step(stage, out, "skip", "unchanged")
+
+
+def plan(recipe: Recipe, force: frozenset[str] = frozenset()) -> list[Step]:
+    state, steps, upstream = _load_state(recipe), [], False
+    for stage in STAGES:
+        step = decide(stage, recipe, state, upstream, stage.name in force)
+        upstream |= step.action == "run"
+        steps.append(step)
+    return steps
+
+
+def print_plan(steps: list[Step]) -> None:
+    t = Table(title="plan")
+    for col in ("stage", "action", "why", "artifact"):
+        t.add_column(col)
+    style = {"run": "bold green", "skip": "dim", "reuse": "cyan", "off": "dim"}
+    for s in steps:
+        t.add_row(s.stage.name, f"[{style[s.action]}]{s.action}[/]", s.reason, str(s.out))
+    console.print(t)
+
+
+def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset(), report: bool = True) -> Path | None:
+    """Run (or, with dry_run, only print) the plan; returns the report's path."""
+    steps = plan(recipe, force)
+    print_plan(steps)
+    if dry_run:
+        return None
+    recipe.out_dir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(recipe)
+    t_run = time.time()
+    for planned in steps:
+        # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
+        # so a stage whose upstream reran but produced the same artifact is still skipped.
+        step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
+        if step.action != "run":
+            continue
+        console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
+        t0 = time.time()
+        step.stage.execute(recipe, step.out)
+        state[step.stage.name] = _fingerprint(step.stage, recipe)
+        atomic_write_json(_state_path(recipe), state)
+        console.print(f"[green]{step.stage.name} done[/] in {time.time() - t0:.1f}s")
+    if not report:
+        return None
+    from pintsize.report.html import write_report
+
+    path = write_report(recipe.out_dir)
+    console.print(f"\n[bold green]Run finished[/] in {time.time() - t_run:.0f}s. Report: [bold]{path}[/]")
+    return path

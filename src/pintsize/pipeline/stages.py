@@ -1,0 +1,142 @@
+"""The stages of a run, in order: what each reads, what decides it, and the function that runs it.
+
+Stage functions are imported when a stage runs, so planning a run needs none of the heavy
+libraries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pintsize.errors import PintsizeError
+from pintsize.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    enabled: Callable[[Recipe], bool]
+    config: Callable[[Recipe], Any]  # everything in the recipe that decides this stage's output
+    inputs: Callable[[Recipe], dict[str, Path]]  # artifacts (or files) it reads
+    execute: Callable[[Recipe, Path], Any]  # writes the stage's artifact at the given path
+
+
+def stage_dir(recipe: Recipe, name: str) -> Path:
+    """A stage's artifact: the run's own, or another run's when [run].reuse names it."""
+    reused = recipe.run.reuse.get(name)
+    return Path(reused) if reused else recipe.stage_dir(name)
+
+
+def final_stage(recipe: Recipe) -> Path:
+    """The training stage whose model the later stages use: DPO if there is one, else SFT, else pretraining."""
+    return stage_dir(recipe, "dpo" if recipe.dpo else "sft" if recipe.sft else "pretrain")
+
+
+def final_model(recipe: Recipe) -> Path:
+    return final_stage(recipe) / "model"
+
+
+def _corpus(recipe: Recipe) -> Path:
+    path = stage_dir(recipe, "curate")
+    if not recipe.data.sources and not path.exists():
+        raise PintsizeError(f"the recipe has no [data] sources and there is no curated corpus at {path}")
+    return path
+
+
+def _curate(recipe: Recipe, out: Path) -> None:
+    from pintsize.curate.pipeline import run_curate
+
+    run_curate(recipe.data, out)
+
+
+def _tokenizer(recipe: Recipe, out: Path) -> None:
+    from pintsize.tokenizer import build_tokenizer
+
+    build_tokenizer(recipe.tokenizer, _corpus(recipe) if recipe.tokenizer.kind == "train" else None, out)
+
+
+def _pack(recipe: Recipe, out: Path) -> None:
+    from pintsize.data.pack import pack_corpus
+
+    pack_corpus(_corpus(recipe), stage_dir(recipe, "tokenizer"), out, recipe.pack)
+
+
+def _pretrain(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.pretrain import run_pretrain
+
+    run_pretrain(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out)
+
+
+def _sft(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.sft import run_sft
+
+    run_sft(recipe, stage_dir(recipe, "pretrain") / "model", out)
+
+
+def _dpo(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.dpo import run_dpo
+
+    run_dpo(recipe, stage_dir(recipe, "sft" if recipe.sft else "pretrain") / "model", out)
+
+
+def _eval(recipe: Recipe, out: Path) -> None:
+    from pintsize.eval.run import run_eval
+
+    run_eval(recipe.eval, final_model(recipe), out, shards=stage_dir(recipe, "pack"))
+
+
+def _export(recipe: Recipe, out: Path) -> None:
+    import torch
+
+    from pintsize.artifacts import ArtifactWriter
+    from pintsize.model.hf import export_hf
+
+    model = final_model(recipe)
+    with ArtifactWriter(out, "export", recipe.export, inputs={"model": final_stage(recipe)}) as art:
+        if recipe.export.hf:
+            export_hf(model, art.dir / "hf", dtype=getattr(torch, recipe.export.dtype))
+            art.stats["hf"] = "hf"
+        if recipe.export.gguf:
+            from pintsize.model.gguf import export_gguf
+
+            export_gguf(model, art.dir / "model.gguf")
+            art.stats["gguf"] = "model.gguf"
+
+
+def _inputs_pretrain(r: Recipe) -> dict[str, Path]:
+    inputs = {"shards": stage_dir(r, "pack"), "tokenizer": stage_dir(r, "tokenizer")}
+    if r.pretrain.init_from:
+        inputs["init_from"] = Path(r.pretrain.init_from)
+    return inputs
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("curate", lambda r: bool(r.data.sources), lambda r: r.data, lambda r: {}, _curate),
+    Stage(
+        "tokenizer",
+        lambda r: True,
+        lambda r: r.tokenizer,
+        lambda r: {"corpus": _corpus(r)} if r.tokenizer.kind == "train" else {},
+        _tokenizer,
+    ),
+    Stage(
+        "pack",
+        lambda r: True,
+        lambda r: r.pack,
+        lambda r: {"corpus": _corpus(r), "tokenizer": stage_dir(r, "tokenizer")},
+        _pack,
+    ),
+    Stage("pretrain", lambda r: True, lambda r: {"model": r.model, "pretrain": r.pretrain}, _inputs_pretrain, _pretrain),
+    Stage("sft", lambda r: r.sft is not None, lambda r: r.sft, lambda r: {"pretrain": stage_dir(r, "pretrain")}, _sft),
+    Stage(
+        "dpo",
+        lambda r: r.dpo is not None,
+        lambda r: r.dpo,
+        lambda r: {"model": stage_dir(r, "sft" if r.sft else "pretrain")},
+        _dpo,
+    ),
+    Stage("eval", lambda r: True, lambda r: r.eval, lambda r: {"model": final_stage(r), "shards": stage_dir(r, "pack")}, _eval),
+    Stage("export", lambda r: r.export.hf or r.export.gguf, lambda r: r.export, lambda r: {"model": final_stage(r)}, _export),
+)
