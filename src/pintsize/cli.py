@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "pintsize.data.commands",
     "pintsize.curate.commands",
     "pintsize.train.commands",
+    "pintsize.train.posttrain_commands",
     "pintsize.eval.commands",
     "pintsize.serve.commands",
     "pintsize.review.commands",
