@@ -8,8 +8,9 @@ packing needs and is much faster to import.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pintsize.errors import PintsizeError
 
@@ -41,6 +42,7 @@ class TokenizerInfo:
     bos_id: int
     eos_id: int
     pad_id: int | None
+    backend: Any = field(repr=False, compare=False)  # the tokenizers.Tokenizer
 
     @classmethod
     def read(cls, path: str | Path) -> "TokenizerInfo":
@@ -57,12 +59,7 @@ class TokenizerInfo:
         bos, eos = token_id("bos_token"), token_id("eos_token")
         if bos is None or eos is None:
             raise PintsizeError(f"{root}: the tokenizer needs a BOS and an EOS token (found bos={bos}, eos={eos})")
-        return cls(root, backend.get_vocab_size(with_added_tokens=True), bos, eos, token_id("pad_token"))
-
-    def backend(self):
-        from tokenizers import Tokenizer
-
-        return Tokenizer.from_file(str(self.path / TOKENIZER_JSON))
+        return cls(root, backend.get_vocab_size(with_added_tokens=True), bos, eos, token_id("pad_token"), backend)
 
 
 def _special_token_names(root: Path) -> dict[str, str]:
