@@ -1,0 +1,76 @@
+"""`pintsize report RUN`: one self-contained HTML page about a run (plots inlined as PNG).
+
+Each section reads the artifacts it needs and is left out when they do not exist, so a report
+can be written at any point of a run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from pathlib import Path
+
+from pintsize.artifacts import MANIFEST, atomic_write_text, lineage
+from pintsize.report import sections
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
+h1{font-size:28px;margin:8px 0 4px} h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #e3e6ec;padding-bottom:6px}
+.sub{color:#5b6475;margin-bottom:18px}
+.card{background:#fff;border:1px solid #e3e6ec;border-radius:10px;padding:16px 18px;margin:12px 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}
+.kpi{background:#fff;border:1px solid #e3e6ec;border-radius:10px;padding:12px 14px}
+.kpi b{display:block;font-size:22px} .kpi span{color:#5b6475;font-size:13px}
+table{border-collapse:collapse;width:100%;font-size:14px} th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eef0f4}
+th{background:#fafbfc;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%} pre{white-space:pre-wrap;background:#f3f4f7;border-radius:6px;padding:10px;font-size:13px;margin:6px 0}
+code{font-size:13px} .ok{color:#17803d} .bad{color:#b42318} .muted{color:#5b6475}
+"""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "report.html"
+    parts = [
+        sections.summary(run_dir),
+        sections.data_funnel(run_dir),
+        sections.tokenizer(run_dir),
+        sections.training(run_dir),
+        sections.evaluation(run_dir),
+        _lineage(run_dir),
+    ]
+    body = "\n".join(p for p in parts if p)
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>pintsize run {html.escape(run_dir.name)}</title>"
+        f"<style>{CSS}</style></head><body><main><h1>Run <code>{html.escape(run_dir.name)}</code></h1>"
+        f"<div class='sub'>pintsize report · written {when} · {html.escape(str(run_dir.resolve()))}</div>{body}</main></body></html>"
+    )
+    atomic_write_text(out, page)
+    return out
+
+
+def _lineage(run_dir: Path) -> str:
+    rows = []
+    for stage_dir in sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file()):
+        m = json.loads((stage_dir / MANIFEST).read_text())
+        inputs = ", ".join(
+            f"{html.escape(k)} <code>{html.escape(v['hash'][:10])}</code>" for k, v in m.get("inputs", {}).items()
+        )
+        code = m.get("code", {})
+        rev = code.get("git_commit", "")[:10] + (" (dirty)" if code.get("git_dirty") else "")
+        stale = [n for n in lineage(stage_dir) if n.get("unchanged") is False]
+        state = "<span class='bad'>inputs changed since</span>" if stale else "<span class='ok'>current</span>"
+        rows.append(
+            f"<tr><td>{html.escape(m['stage'])}</td><td><code>{m['content_hash'][:12]}</code></td><td>{inputs or '—'}</td>"
+            f"<td>{html.escape(code.get('pintsize', ''))} {html.escape(rev)}</td><td class='num'>{m.get('seconds', 0):.1f}s</td>"
+            f"<td>{html.escape(m.get('finished', ''))}</td><td>{state}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        "<h2>Lineage</h2><div class='card'><table><tr><th>stage</th><th>content</th><th>inputs (content hash)</th>"
+        "<th>code</th><th>time</th><th>finished</th><th>status</th></tr>" + "".join(rows) + "</table></div>"
+    )

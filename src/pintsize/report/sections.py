@@ -1,0 +1,175 @@
+"""The report's sections. Each takes the run directory and returns HTML, or "" when its artifacts
+are missing."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+TRAINING_STAGES = ("pretrain", "sft", "dpo")
+
+
+def png(fig) -> str:
+    """A matplotlib figure as an inline <img> (the page stays one self-contained file)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
+
+
+def figure(width: float = 9, height: float = 3.4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, 1, figsize=(width, height))
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def table(header: list[str], rows: list[list], numeric_from: int = 1) -> str:
+    def cell(i: int, v) -> str:
+        if isinstance(v, float):
+            v = f"{v:,.4g}"
+        elif isinstance(v, int):
+            v = f"{v:,}"
+        cls = " class='num'" if i >= numeric_from else ""
+        return f"<td{cls}>{html.escape(str(v))}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def kpis(items: list[tuple[str, str]]) -> str:
+    return "<div class='grid'>" + "".join(
+        f"<div class='kpi'><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>" for k, v in items
+    ) + "</div>"
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summary(run_dir: Path) -> str:
+    items = []
+    stats = read_json(run_dir / "curate" / "stats.json")
+    if stats:
+        total = stats.get("total", {})
+        if "docs_in" in total:
+            items.append(("documents in → kept", f"{total['docs_in']:,} → {total.get('docs_out', 0):,}"))
+    pack = read_json(run_dir / "pack" / "manifest.json")
+    if pack:
+        tokens = pack["stats"].get("train_tokens") or pack["stats"].get("tokens")
+        if tokens:
+            items.append(("training tokens", f"{tokens:,}"))
+    for stage in TRAINING_STAGES:
+        m = read_json(run_dir / stage / "manifest.json")
+        if m:
+            params = m["stats"].get("params")
+            if params and not any(k == "parameters" for k, _ in items):
+                items.append(("parameters", f"{params:,}"))
+            items.append((f"{stage} time", f"{m['seconds'] / 60:.1f} min"))
+    ev = read_json(run_dir / "eval" / "results.json")
+    if ev and isinstance(ev.get("perplexity"), dict) and "bits_per_byte" in ev["perplexity"]:
+        items.append(("validation bits/byte", f"{ev['perplexity']['bits_per_byte']:.3f}"))
+    return kpis(items) if items else ""
+
+
+# ---------------------------------------------------------------- data
+
+
+def data_funnel(run_dir: Path) -> str:
+    stats = read_json(run_dir / "curate" / "stats.json")
+    if not stats:
+        return ""
+    from pintsize.report.data_section import render_curation
+
+    return render_curation(stats, run_dir / "curate")
+
+
+def tokenizer(run_dir: Path) -> str:
+    m = read_json(run_dir / "tokenizer" / "manifest.json")
+    if not m:
+        return ""
+    rows = [[k, v] for k, v in m.get("stats", {}).items() if isinstance(v, (int, float, str))]
+    pack = read_json(run_dir / "pack" / "manifest.json")
+    per_source = []
+    if pack:
+        for source, s in sorted((pack["stats"].get("sources") or {}).items()):
+            if isinstance(s, dict):
+                per_source.append([source] + [s.get(k, "") for k in ("docs", "tokens", "chars_per_token")])
+    out = "<h2>Tokenizer</h2><div class='card'>" + table(["", ""], rows)
+    if per_source:
+        out += "<h3>Packed tokens per source</h3>" + table(["source", "documents", "tokens", "chars/token"], per_source)
+    return out + "</div>"
+
+
+# ---------------------------------------------------------------- training
+
+
+def training(run_dir: Path) -> str:
+    out = []
+    for stage in TRAINING_STAGES:
+        records = read_jsonl(run_dir / stage / "metrics.jsonl")
+        if not records:
+            continue
+        train = [r for r in records if r.get("loss") is not None]
+        val = [r for r in records if r.get("val_loss") is not None]
+        fig, ax = figure()
+        if train:
+            ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", color="#3b6fd8")
+        if val:
+            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation loss", color="#d8563b")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        section = f"<h2>Training: {stage}</h2><div class='card'>{png(fig)}"
+        speed = [r for r in train if r.get("tokens_per_s")]
+        if speed:
+            last = speed[-1]
+            items = [("tokens/s (last interval)", f"{last['tokens_per_s']:,.0f}")]
+            if last.get("mfu") is not None:
+                items.append(("MFU", f"{last['mfu']:.1%}"))
+            if val:
+                items.append(("final validation loss", f"{val[-1]['val_loss']:.4f}"))
+            items.append(("steps", f"{train[-1]['step']:,}"))
+            section += kpis(items)
+            fig, ax = figure(height=2.6)
+            ax.plot([r["step"] for r in speed], [r["tokens_per_s"] for r in speed], color="#2f9e6e")
+            ax.set_xlabel("step")
+            ax.set_ylabel("tokens/s")
+            ax.grid(alpha=0.3)
+            section += png(fig)
+        extra = sorted({k for r in records for k in r if k.startswith("val_") and k not in ("val_loss", "val_tokens")})
+        if extra:
+            rows = [[r["step"]] + [r.get(k, "") for k in extra] for r in records if any(k in r for k in extra)]
+            section += "<h3>Validation metrics</h3>" + table(["step"] + extra, rows[-10:])
+        out.append(section + "</div>")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluation(run_dir: Path) -> str:
+    results = read_json(run_dir / "eval" / "results.json")
+    if not results:
+        return ""
+    from pintsize.report.eval_section import render_eval
+
+    return render_eval(results)
