@@ -13,5 +13,5 @@ class TokenizerConfig(Section):
     kind: Literal["pints", "train", "path"] = Field(
         "pints", description="pints: the 1.5-Pints tokenizer; train: a BPE on the corpus; path: an existing HF tokenizer dir"
     )
-    vocab_size: int = Field(8192, gt=256, description="for kind=train; padded to a multiple of 64")
+    vocab_size: int = Field(8192, ge=384, description="for kind=train; rounded up to a multiple of 64")
     path: str | None = Field(None, description="for kind=path")

@@ -1,0 +1,72 @@
+"""CLI: `pintsize tokenizer pints|train|compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    group = groups["tokenizer"]
+
+    @group.command("pints")
+    def pints_cmd(out: Path = typer.Argument(..., help="output tokenizer directory")) -> None:
+        """Build the exact 1.5-Pints tokenizer (32,064 tokens) in Hugging Face format.
+
+        Mistral v0.1's SentencePiece model (shipped in mistral-common) plus 64 chat tokens; EOS is
+        <|im_end|>, PAD <|pad|>, BOS is added, and the chat template is ChatML."""
+        from pintsize.tokenizer import build_pints_tokenizer
+
+        build_pints_tokenizer(out)
+        _report(out)
+
+    @group.command("train")
+    def train_cmd(
+        corpus: Path = typer.Argument(..., help="a corpus artifact, or Parquet/JSONL files or folders with a 'text' column"),
+        out: Path = typer.Argument(..., help="output tokenizer directory"),
+        vocab: int = typer.Option(8192, "--vocab", help="vocabulary size, rounded up to a multiple of 64 (at least 384)"),
+        max_docs_per_source: int = typer.Option(None, help="train on at most this many documents of each source"),
+    ) -> None:
+        """Train a byte-level BPE on CORPUS with the same special and chat tokens as the Pints tokenizer."""
+        from pintsize.tokenizer.train import train_tokenizer
+
+        train_tokenizer(corpus, out, vocab, max_docs_per_source)
+        _report(out)
+
+    @group.command("compare")
+    def compare_cmd(
+        tokenizers: list[Path] = typer.Argument(..., help="tokenizer directories (tokenizer or model artifacts)"),
+        corpus: Path = typer.Option(..., "--corpus", help="the corpus to measure on"),
+        out: Path = typer.Option(Path("tokenizer-compare"), "--out", help="where compare.json and compare.png go"),
+        max_docs_per_source: int = typer.Option(200, help="documents read from each source"),
+    ) -> None:
+        """Per source: characters/token, bytes/token, tokens/word and byte-fallback rate of each tokenizer."""
+        from pintsize.tokenizer.compare import METRICS, compare_tokenizers, write_comparison
+
+        result = compare_tokenizers(tokenizers, corpus, max_docs_per_source)
+        table = Table(title=f"tokenizers on {corpus}")
+        table.add_column("source")
+        table.add_column("tokenizer")
+        for label in METRICS.values():
+            table.add_column(label, justify="right")
+        for source in result["sources"]:
+            for name, tok in result["tokenizers"].items():
+                m = tok["metrics"][source]
+                table.add_row(source, name, *(f"{m[k]:.4f}" if k == "byte_fallback_rate" else f"{m[k]:.3f}" for k in METRICS))
+        console.print(table)
+        json_path, png_path = write_comparison(result, out)
+        console.print(f"[green]wrote[/] {json_path} and {png_path}")
+
+
+def _report(out: Path) -> None:
+    from pintsize.artifacts import read_manifest
+
+    stats = read_manifest(out)["stats"]
+    console.print(
+        f"[green]wrote[/] {out}: {stats['vocab_size']:,} tokens, BOS {stats['bos_id']}, EOS {stats['eos_id']}, PAD {stats['pad_id']}"
+    )
