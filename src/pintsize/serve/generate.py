@@ -1,0 +1,191 @@
+"""Generation with a KV cache: token by token, streamed as text, stopped by stop tokens or strings.
+
+    gen = Generator.load("runs/demo/sft/model")
+    for piece in (stream := gen.stream_chat([{"role": "user", "content": "Hi"}], SamplingParams())):
+        print(piece, end="", flush=True)
+    stream.finish_reason  # "stop" or "length"
+
+Used by `pintsize generate`, `pintsize chat`, the server, MT-Bench answers, the harness adapter's
+`generate_until` and the run report's sample generations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from pintsize.model.llama import Llama
+from pintsize.serve.sampling import GenerationError, SamplingParams, TokenChooser
+from pintsize.serve.stopping import StopStrings
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def generate_tokens(model: Llama, prompt_ids: list[int], params: SamplingParams, vocab_size: int) -> Iterator[int]:
+    """Yield new token ids one at a time, until `max_new_tokens` or the end of the model's context.
+
+    The caller stops early (stop tokens, stop strings) by no longer iterating. A prompt that cannot
+    be served raises here, before the first token, so a server can still answer with an error.
+    """
+    n, block = len(prompt_ids), model.config.block_size
+    if n == 0:
+        raise GenerationError("the prompt is empty")
+    if n >= block:
+        raise GenerationError(f"the prompt has {n} tokens; the model's context is {block} tokens")
+    return _decode(model, prompt_ids, min(params.max_new_tokens, block - n), TokenChooser(params, vocab_size, model.tok_emb.weight.device))
+
+
+@torch.inference_mode()
+def _decode(model: Llama, prompt_ids: list[int], budget: int, choose: TokenChooser) -> Iterator[int]:
+    """The prompt is processed in one pass; each later step feeds one token and reuses the cached keys/values."""
+    n = len(prompt_ids)
+    seen = torch.empty(1, n + budget, dtype=torch.long, device=model.tok_emb.weight.device)
+    seen[0, :n] = torch.tensor(prompt_ids, dtype=torch.long)
+    cache = model.new_kv_cache(1, n + budget)
+    # Only the last position's logits are needed: skip the vocabulary projection for the rest.
+    hidden = model.hidden_states(seen[:, :n], kv_cache=cache)[:, -1]
+    for i in range(budget):
+        token = choose(model.lm_head(hidden), seen[:, : n + i])
+        seen[0, n + i] = token
+        yield token
+        if i + 1 < budget:
+            hidden = model.hidden_states(seen[:, n + i : n + i + 1], kv_cache=cache)[:, -1]
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    finish_reason: str  # "stop" (a stop token or string) or "length" (max_new_tokens or the context end)
+    prompt_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass
+class TextStream:
+    """Iterate to get the text as it is generated; once exhausted, `completion()` describes the result.
+
+    Text that could be the start of a stop string is held back until it is decided.
+    """
+
+    tokens: Iterator[int]
+    tokenizer: object
+    prompt_tokens: int
+    stop_token_ids: frozenset[int]
+    stops: StopStrings
+    token_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        from tokenizers.decoders import DecodeStream
+
+        decoder = DecodeStream(skip_special_tokens=True)
+        backend = self.tokenizer.backend_tokenizer
+        text, shown, finish = "", 0, "length"
+        try:
+            for token in self.tokens:
+                if token in self.stop_token_ids:
+                    finish = "stop"
+                    break
+                self.token_ids.append(token)
+                piece = decoder.step(backend, token)
+                if not piece:
+                    continue  # an incomplete UTF-8 sequence, or a special token that is not shown
+                checked, text = len(text), text + piece
+                cut = self.stops.find(text, checked)
+                if cut is not None:
+                    text, finish = text[:cut], "stop"
+                    break
+                safe = self.stops.safe_length(text)
+                if safe > shown:
+                    yield text[shown:safe]
+                    shown = safe
+        finally:
+            self.tokens.close()  # frees the KV cache when the caller stops early
+        if len(text) > shown:
+            yield text[shown:]
+        self.text, self.finish_reason = text, finish
+
+    def completion(self) -> Completion:
+        if self.finish_reason is None:
+            for _ in self:
+                pass
+        return Completion(self.text, self.token_ids, self.finish_reason, self.prompt_tokens)
+
+
+class Generator:
+    """A model and its tokenizer, ready to complete prompts and chats."""
+
+    def __init__(self, model: Llama, tokenizer, name: str = "model"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.vocab_size = len(tokenizer)
+        if self.vocab_size > model.config.padded_vocab_size:
+            raise GenerationError(
+                f"the tokenizer has {self.vocab_size} tokens but the model's vocabulary holds "
+                f"{model.config.padded_vocab_size}: they do not belong together"
+            )
+        self.stop_token_ids = frozenset(t for t in (tokenizer.eos_token_id,) if t is not None)
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> "Generator":
+        from pintsize.model.checkpoint import load_model, tokenizer_path
+        from pintsize.tokenizer import load_tokenizer
+
+        model_dir = Path(model_dir)
+        tok_dir = tokenizer_path(model_dir)
+        if tok_dir is None:
+            raise GenerationError(f"{model_dir}: the model directory has no tokenizer/ to encode prompts with")
+        dev = resolve_device(device)
+        dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
+        return cls(load_model(model_dir, device=dev, dtype=dtype), load_tokenizer(tok_dir), name=model_dir.name)
+
+    @property
+    def context_length(self) -> int:
+        return self.model.config.block_size
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=add_special_tokens)
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a conversation in the tokenizer's chat template, ready for the assistant's reply."""
+        if not self.tokenizer.chat_template:
+            raise GenerationError(f"the tokenizer of {self.name} has no chat template")
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # The template writes the special tokens itself (BOS included), as transformers does.
+        return self.encode(text, add_special_tokens=False)
+
+    def stream(self, prompt_ids: list[int], params: SamplingParams) -> TextStream:
+        stop_ids, stop_strings = set(self.stop_token_ids), []
+        special = {i for i, t in self.tokenizer.added_tokens_decoder.items() if t.special}
+        for s in params.stop:  # special tokens are not shown as text: match such a stop string as its token
+            ids = self.tokenizer.encode(s, add_special_tokens=False)
+            if len(ids) == 1 and ids[0] in special:
+                stop_ids.add(ids[0])
+            else:
+                stop_strings.append(s)
+        tokens = generate_tokens(self.model, prompt_ids, params, self.vocab_size)
+        return TextStream(tokens, self.tokenizer, len(prompt_ids), frozenset(stop_ids), StopStrings(stop_strings))
+
+    def stream_chat(self, messages: list[dict[str, str]], params: SamplingParams) -> TextStream:
+        return self.stream(self.chat_prompt(messages), params)
+
+    def complete(self, prompt: str | list[int], params: SamplingParams) -> Completion:
+        ids = self.encode(prompt) if isinstance(prompt, str) else prompt
+        return self.stream(ids, params).completion()
+
+    def chat(self, messages: list[dict[str, str]], params: SamplingParams) -> Completion:
+        return self.stream_chat(messages, params).completion()
+

@@ -1,0 +1,98 @@
+"""How the next token is chosen: greedy, or sampled after repetition penalty, temperature, top-k, top-p.
+
+The logits transforms are transformers' own processors, applied in the order its `generate` applies
+them, so that our sampling means exactly what the same settings mean in Hugging Face (and a seeded
+run can be compared token for token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from pintsize.errors import PintsizeError
+
+
+class GenerationError(PintsizeError):
+    """A generation request that cannot be served as asked (bad setting, prompt too long)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Settings of one generation. temperature 0 (or top_k 1) means greedy decoding."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "max_new_tokens": (self.max_new_tokens >= 1, "must be at least 1"),
+            "temperature": (math.isfinite(self.temperature) and self.temperature >= 0, "must be >= 0"),
+            "top_k": (self.top_k >= 0, "must be >= 0 (0 turns it off)"),
+            "top_p": (0 < self.top_p <= 1, "must be in (0, 1]"),
+            "repetition_penalty": (
+                math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0,
+                "must be > 0 (1 turns it off)",
+            ),
+        }
+        for name, (ok, why) in checks.items():
+            if not ok:
+                raise GenerationError(f"{name} {why} (got {getattr(self, name)!r})")
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise GenerationError(f"stop strings must be non-empty strings (got {list(self.stop)!r})")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0 or self.top_k == 1
+
+
+class TokenChooser:
+    """Picks each next token for one sequence; holds the seeded random generator of that sequence."""
+
+    def __init__(self, params: SamplingParams, vocab_size: int, device: torch.device):
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        self.params = params
+        self.vocab_size = vocab_size
+        procs = []
+        if params.repetition_penalty != 1.0:
+            procs.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+        if not params.greedy:
+            if params.temperature != 1.0:
+                procs.append(TemperatureLogitsWarper(params.temperature))
+            if params.top_k > 0:
+                procs.append(TopKLogitsWarper(params.top_k))
+            if params.top_p < 1.0:
+                procs.append(TopPLogitsWarper(params.top_p))
+        self.processors = LogitsProcessorList(procs)
+        self.generator = None
+        if not params.greedy:
+            self.generator = torch.Generator(device=device)
+            if params.seed is not None:
+                self.generator.manual_seed(params.seed)
+            else:
+                self.generator.seed()
+
+    def __call__(self, logits: torch.Tensor, seen_ids: torch.Tensor) -> int:
+        """logits [1, padded_vocab] of the last position; seen_ids [1, T] prompt + generated so far."""
+        # Rows past the tokenizer's vocabulary are padding: never choose them.
+        scores = logits[:, : self.vocab_size].float()
+        scores = self.processors(seen_ids, scores)
+        if self.params.greedy:
+            return int(scores.argmax(dim=-1))
+        probs = torch.softmax(scores, dim=-1)
+        return int(torch.multinomial(probs, num_samples=1, generator=self.generator))
