@@ -1,0 +1,44 @@
+"""CLI: `pintsize pretrain` (run it under `torchrun --nproc_per_node N` for several devices)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from pintsize.errors import PintsizeError
+
+console = Console(stderr=True)
+
+
+def _stage_input(given: Path | None, default: Path, stage: str, option: str) -> Path:
+    path = given or default
+    if not path.exists():
+        raise PintsizeError(f"{path}: no {stage} artifact here; run `pintsize {stage}` first or pass {option}")
+    return path
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    @app.command("pretrain")
+    def pretrain_cmd(
+        recipe_file: Path = typer.Argument(..., help="a recipe TOML file (its model and pretrain sections are used)"),
+        shards: Path = typer.Option(None, "--shards", help="packed token shards (default: the run's pack/ artifact)"),
+        tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)"),
+        out: Path = typer.Option(None, "--out", help="output directory (default: the run's pretrain/)"),
+        device: str = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)"),
+    ) -> None:
+        """Pretrain the model on packed shards; rerun the same command to resume after a crash.
+
+        Several devices: torchrun --nproc_per_node N -m pintsize pretrain RECIPE (FSDP2)."""
+        from pintsize.recipe import load_recipe
+        from pintsize.train.pretrain import run_pretrain
+
+        recipe = load_recipe(recipe_file)
+        shards = _stage_input(shards, recipe.stage_dir("pack"), "pack", "--shards")
+        tokenizer = _stage_input(tokenizer, recipe.stage_dir("tokenizer"), "tokenizer", "--tokenizer")
+        out = out or recipe.stage_dir("pretrain")
+        result = run_pretrain(recipe, shards, tokenizer, out, device=device)
+        if os.environ.get("RANK", "0") == "0":
+            console.print(f"[green]pretrained[/] {result}")

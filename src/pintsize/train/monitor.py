@@ -1,0 +1,164 @@
+"""What a run reports while it trains: a rich progress bar (tokens/s, MFU, ETA, loss), a
+metrics JSONL file and TensorBoard scalars. Only rank 0 reports.
+
+MFU = tokens/s x FLOPs per token / (peak FLOP/s x devices), with FLOPs per token from
+`pintsize.model.info.flops_per_token` (6N + 12·L·d·T) and the peak looked up by device name.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pintsize.artifacts import atomic_write_text
+from pintsize.train.distributed import DistEnv
+
+METRICS_FILE = "metrics.jsonl"
+TB_DIR = "tb"
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets, matched against the device name
+# in order (more specific names first).
+PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("H200", 989e12),
+    ("H800", 989e12),
+    ("GH200", 989e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("A800", 312e12),
+    ("L40S", 362e12),
+)
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Peak bf16 FLOP/s of one device, or None when unknown (CPUs, unlisted GPUs)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16_FLOPS if key in name), None)
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """On resume, drop records a killed run wrote after the checkpoint it resumes from."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= last_step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+class Monitor:
+    def __init__(
+        self,
+        run_dir: Path,
+        env: DistEnv,
+        total_steps: int,
+        start_step: int,
+        tokens_per_step: int,
+        flops_per_token: float | None,
+        console: Console | None = None,
+    ):
+        self.env = env
+        self.total_steps = total_steps
+        self.tokens_per_step = tokens_per_step
+        peak = peak_flops(env.device)
+        self.peak_total = peak * env.world_size if peak and flops_per_token else None
+        self.flops_per_token = flops_per_token
+        self.console = console or Console(stderr=True)
+        self._losses: list[float] = []
+        self._interval_start = (time.perf_counter(), start_step)
+        self._last_rate = (0.0, None)
+        if not env.is_main:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = run_dir / METRICS_FILE
+        truncate_metrics(self.metrics_path, start_step)
+        self._metrics = open(self.metrics_path, "a", encoding="utf-8")
+        self._tb = SummaryWriter(str(run_dir / TB_DIR), purge_step=start_step + 1 if start_step else None)
+        self._progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.console.is_terminal,
+        )
+        self._task = self._progress.add_task("train", total=total_steps, completed=start_step, stats="")
+        self._progress.start()
+
+    def _write(self, record: dict) -> None:
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+
+    def step(self, step: int, loss: float | None, lr: float, grad_norm: float, log: bool) -> None:
+        """Record one optimizer step (loss None: skipped); every `log` step writes the interval's mean."""
+        if loss is not None:
+            self._losses.append(loss)
+        if not self.env.is_main:
+            return
+        self._progress.update(self._task, completed=step)
+        if not log:
+            return
+        now = time.perf_counter()
+        t0, s0 = self._interval_start
+        tokens_per_s = (step - s0) * self.tokens_per_step / max(now - t0, 1e-9)
+        self.restart_clock(step)
+        mfu = tokens_per_s * self.flops_per_token / self.peak_total if self.peak_total else None
+        mean_loss = sum(self._losses) / len(self._losses) if self._losses else None
+        self._losses.clear()
+        record = {
+            "step": step,
+            "tokens": step * self.tokens_per_step,
+            "loss": mean_loss,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens_per_s": round(tokens_per_s, 1),
+            "mfu": mfu,
+        }
+        self._write(record)
+        for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu"):
+            if record[key] is not None:
+                self._tb.add_scalar(f"train/{key}", record[key], step)
+        loss_txt = f"{mean_loss:.4f}" if mean_loss is not None else "-"
+        mfu_txt = f"{mfu:.1%}" if mfu is not None else "-"
+        stats = f"loss {loss_txt}  {tokens_per_s:,.0f} tok/s  MFU {mfu_txt}  lr {lr:.2e}"
+        self._progress.update(self._task, stats=stats)
+        if not self.console.is_terminal:
+            self.console.print(f"step {step}/{self.total_steps}  {stats}", highlight=False)
+
+    def restart_clock(self, step: int) -> None:
+        """Throughput counts training only: the clock restarts after validation and checkpoints."""
+        self._interval_start = (time.perf_counter(), step)
+
+    def validation(self, step: int, loss: float, tokens: int) -> None:
+        if not self.env.is_main:
+            return
+        self._write({"step": step, "val_loss": loss, "val_tokens": tokens})
+        self._tb.add_scalar("val/loss", loss, step)
+        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} tokens", highlight=False)
+
+    def event(self, step: int, event: str, **fields) -> None:
+        """Something a reader of the log must see: a skipped step, a resume, the end of the data."""
+        if not self.env.is_main:
+            return
+        self._write({"step": step, "event": event, **fields})
+        detail = " ".join(f"{k}={v}" for k, v in fields.items())
+        self.console.print(f"[yellow]step {step}: {escape(event)}[/] {escape(detail)}", highlight=False)
+
+    def close(self) -> None:
+        if not self.env.is_main:
+            return
+        self._progress.stop()
+        self._tb.close()
+        self._metrics.close()

@@ -1,0 +1,102 @@
+"""`pintsize pretrain`: next-token prediction on packed shards, from scratch or from a model
+(context extension: the weights of the 2K model, the block size and RoPE base of the recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from pintsize.errors import CheckpointError, DataError, RecipeError
+from pintsize.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_config
+from pintsize.model.config import ModelConfig
+from pintsize.recipe import Recipe
+from pintsize.train.objective import LMObjective
+from pintsize.train.stage import MODEL_DIR, TrainingStage, run_training_stage
+
+# What context extension may change; everything else must match the model it starts from.
+EXTENSION_FIELDS = {"name", "block_size", "rope_base", "rope_scaling"}
+
+
+def vocab_size(tokenizer: Path, shards: Path) -> int:
+    """The tokenizer's vocabulary (added tokens included), checked against the one the shards were packed with."""
+    from pintsize.data.shards import read_meta
+    from pintsize.tokenizer.load import TokenizerInfo
+
+    vocab = TokenizerInfo.read(tokenizer).vocab_size
+    packed = read_meta(shards).get("vocab_size")
+    if packed != vocab:
+        raise DataError(f"{shards}: packed with a vocabulary of {packed} tokens, but the tokenizer {tokenizer} has {vocab}")
+    return vocab
+
+
+def init_model_dir(path: Path) -> Path:
+    """A model directory, or a training-stage artifact holding one in `model/`."""
+    for candidate in (path, path / MODEL_DIR):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise CheckpointError(f"{path}: [pretrain].init_from is not a model directory (no {CONFIG_FILE})")
+
+
+def resolve_model(recipe: Recipe, vocab: int) -> tuple[ModelConfig, dict[str, torch.Tensor] | None, Path | None]:
+    """The model config to train and, with init_from, the weights to start from."""
+    config = recipe.model.resolve(vocab_size=vocab)
+    if recipe.pretrain.seq_len > config.block_size:
+        raise RecipeError(
+            f"[pretrain].seq_len ({recipe.pretrain.seq_len}) is longer than the model's block_size ({config.block_size})"
+        )
+    if recipe.pretrain.init_from is None:
+        return config, None, None
+    src = init_model_dir(Path(recipe.pretrain.init_from))
+    base = load_config(src)
+    differ = [
+        f"{k} ({getattr(base, k)} -> {getattr(config, k)})"
+        for k in ModelConfig.model_fields
+        if k not in EXTENSION_FIELDS and getattr(base, k) != getattr(config, k)
+    ]
+    if differ:
+        raise RecipeError(
+            f"[model] differs from the init_from model {src} in {', '.join(differ)}; "
+            f"only {', '.join(sorted(EXTENSION_FIELDS - {'name'}))} may change when continuing a model"
+        )
+    return config, load_file(str(src / WEIGHTS_FILE)), src
+
+
+def run_pretrain(recipe: Recipe, shards: Path, tokenizer: Path, out: Path, device: str | None = None) -> Path:
+    """Train on `shards` (a pack artifact) and write a training-stage artifact at `out`."""
+    from pintsize.data.loader import TokenLoader, eval_batches
+    from pintsize.data.shards import read_meta
+
+    cfg = recipe.pretrain
+    shards, tokenizer = Path(shards), Path(tokenizer)
+    model_config, init_state, init_dir = resolve_model(recipe, vocab_size(tokenizer, shards))
+
+    def train_data(env):
+        return TokenLoader(
+            shards, "train", cfg.seq_len, cfg.micro_batch_size, env.rank, env.world_size, cfg.seed, cfg.source_weights or None
+        )
+
+    def val_data(env):
+        if read_meta(shards)["splits"].get("val", {}).get("documents", 0) == 0:
+            return None
+        return lambda: eval_batches(
+            shards, "val", cfg.seq_len, cfg.micro_batch_size, env.rank, env.world_size, max_tokens=cfg.val_tokens
+        )
+
+    inputs = {"shards": shards, "tokenizer": tokenizer} | ({"init": init_dir} if init_dir else {})
+    stage = TrainingStage(
+        stage="pretrain",
+        config=cfg,
+        model_config=model_config,
+        objective=LMObjective(compile=cfg.compile),
+        train_data=train_data,
+        val_data=val_data,
+        out=Path(out),
+        inputs=inputs,
+        artifact_config={"model": model_config.model_dump(mode="json"), "pretrain": cfg.model_dump(mode="json")},
+        init_state=init_state,
+        init_source=str(init_dir / WEIGHTS_FILE) if init_dir else "",
+        tokenizer_dir=tokenizer,
+    )
+    return run_training_stage(stage, device)

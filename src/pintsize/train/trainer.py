@@ -1,0 +1,308 @@
+"""The training engine shared by pretraining, SFT and DPO.
+
+The engine owns the loop: gradient accumulation up to the global batch, the schedule, clipping,
+the divergence guard, validation, checkpoints and resume, progress. What is minimized is the
+objective's business (`pintsize.train.objective`); where batches come from is the data's
+(any iterable of dicts with `state_dict()` / `load_state_dict()`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from pintsize.errors import RecipeError
+from pintsize.model.masks import flex_document_mask
+from pintsize.train.checkpoint import CheckpointManager
+from pintsize.train.config import TrainConfig
+from pintsize.train.distributed import DistEnv
+from pintsize.train.guard import DivergenceGuard
+from pintsize.train.monitor import Monitor
+from pintsize.train.objective import Objective
+from pintsize.train.optim import build_optimizer
+from pintsize.train.parallelize import autocast_context, parallelize, resolve_precision
+from pintsize.train.schedule import lr_at
+
+CHECKPOINTS_DIR = "checkpoints"
+
+
+class TrainData(Protocol):
+    def __iter__(self) -> Iterator[dict]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def grad_accum_steps(config: TrainConfig, world_size: int, section: str) -> int:
+    """Micro-batches per optimizer step on each rank, so that a step sees `global_batch_tokens`."""
+    per_pass = config.seq_len * config.micro_batch_size * world_size
+    if config.global_batch_tokens % per_pass:
+        raise RecipeError(
+            f"[{section}].global_batch_tokens ({config.global_batch_tokens:,}) must be a multiple of "
+            f"seq_len x micro_batch_size x processes ({config.seq_len} x {config.micro_batch_size} x {world_size} "
+            f"= {per_pass:,})"
+        )
+    return config.global_batch_tokens // per_pass
+
+
+def total_steps(config: TrainConfig, section: str) -> int:
+    if config.max_steps is not None:
+        return config.max_steps
+    if config.max_tokens is not None:
+        return math.ceil(config.max_tokens / config.global_batch_tokens)
+    raise RecipeError(f"[{section}]: set max_steps or max_tokens (the schedule needs the length of the run)")
+
+
+@dataclass
+class StepResult:
+    step: int
+    loss: float  # mean over the global batch's units, whether or not the step was applied
+    grad_norm: float
+    lr: float
+    skipped: str = ""  # why the divergence guard skipped the update; empty when applied
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        config: TrainConfig,
+        env: DistEnv,
+        run_dir: Path,
+        train_data: TrainData | None,
+        val_data: Callable[[], Iterable[dict]] | None = None,
+        total_steps: int = 1,
+        flops_per_token: float | None = None,
+        section: str = "pretrain",
+    ):
+        """`model` is on `env.device`, built identically on every rank; the trainer applies
+        checkpointing, compilation and sharding. `val_data` makes a fresh finite iterable
+        (one validation pass; its length is the caller's choice, e.g. `val_tokens`)."""
+        self.config = config
+        self.env = env
+        self.run_dir = Path(run_dir)
+        self.objective = objective
+        self.train_data = train_data
+        self.val_data = val_data
+        self.total_steps = total_steps
+        self.flops_per_token = flops_per_token
+        self.section = section
+        self.accum = grad_accum_steps(config, env.world_size, section)
+        self.precision = resolve_precision(config.precision, env.device)
+        self.model = parallelize(model, env, self.precision, config.compile, config.activation_checkpointing)
+        self.optimizer = build_optimizer(self.model, config.optimizer, env.device)
+        self.guard = DivergenceGuard(config.spike_threshold, config.max_bad_steps, section)
+        self.checkpoints = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, env, config.keep_last)
+        self.step = 0
+        self.skipped_steps = 0
+        self.last_loss: float | None = None
+        self.last_val_loss: float | None = None
+
+    # ------------------------------------------------------------ one step
+
+    def autocast(self):
+        return autocast_context(self.precision, self.env.device, sharded=self.env.distributed)
+
+    def prepare(self, batch: dict) -> dict:
+        """Move a batch to the device and give it its attention mask: FlexAttention's block mask
+        on CUDA; on CPU the model derives an SDPA mask from `positions`. Without the document
+        mask, positions are dropped so attention is plain causal over the whole row."""
+        out = {k: v.to(self.env.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        if not self.config.document_mask:
+            out.pop("positions", None)
+        elif self.env.device.type == "cuda" and "positions" in out:
+            out["attn_mask"] = flex_document_mask(out["positions"])
+        return out
+
+    def train_step(self, micro_batches: list[dict]) -> StepResult:
+        """Forward and backward over one global batch, then (unless the guard objects) an update.
+
+        Host and device meet once per step, to read the loss and gradient norm for the guard."""
+        batches = [self.prepare(b) for b in micro_batches]
+        units = self.env.all_reduce(torch.stack([self.objective.units(b) for b in batches]).sum().float())
+        # FSDP averages gradients over ranks; scaling by world/units makes the result the mean
+        # over every unit of the global batch.
+        scale = self.env.world_size / units.clamp(min=1)
+        totals: dict[str, torch.Tensor] = {}
+        for b in batches:
+            with self.autocast():
+                loss, metrics = self.objective(self.model, b)
+            (loss * scale).backward()
+            for k, v in {"loss": loss, **metrics}.items():
+                totals[k] = totals.get(k, 0) + v.detach().float()
+        grad_norm = self._clip_gradients()
+        summed = self.env.all_reduce(torch.stack(list(totals.values())))
+        values = torch.cat([summed / units.clamp(min=1), grad_norm.reshape(1)]).tolist()
+        means = dict(zip(totals, values[:-1]))
+        loss_value, norm_value = means.pop("loss"), values[-1]
+
+        self.step += 1
+        lr = lr_at(self.step, self.total_steps, self.config.optimizer)
+        verdict = self.guard.check(self.step, loss_value, norm_value)
+        if verdict.ok:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.step()
+            self.last_loss = loss_value
+        else:
+            self.skipped_steps += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepResult(self.step, loss_value, norm_value, lr, verdict.reason, means)
+
+    def _clip_gradients(self) -> torch.Tensor:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.config.optimizer.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.optimizer.grad_clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # a DTensor under FSDP
+
+    # ------------------------------------------------------------ validation
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, int] | None:
+        """Mean loss over one pass of the validation data, counting only the objective's units,
+        so padding and masked targets never enter it. None without validation data."""
+        if self.val_data is None:
+            return None
+        totals = torch.zeros(2, device=self.env.device)
+        it = iter(self.val_data())
+        self.model.eval()
+        while True:
+            batch = next(it, None)
+            if not self.env.all_true(batch is not None):  # every rank runs the same passes (FSDP)
+                break
+            batch = self.prepare(batch)
+            with self.autocast():
+                loss, _ = self.objective(self.model, batch)
+            totals += torch.stack([loss.float(), self.objective.units(batch).float()])
+        self.model.train()
+        loss_sum, units = self.env.all_reduce(totals).tolist()
+        if units == 0:
+            return None
+        self.last_val_loss = loss_sum / units
+        return self.last_val_loss, int(units)
+
+    # ------------------------------------------------------------ the loop
+
+    def _seed(self) -> None:
+        seed = self.config.seed + self.env.rank
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def resume(self) -> Path | None:
+        """Load the newest checkpoint of this run, if there is one; returns its path."""
+        ckpt = self.checkpoints.latest()
+        if ckpt is None:
+            self._seed()
+            return None
+        state, data_state = self.checkpoints.load(ckpt, self.model, self.optimizer)
+        self.step = state["step"]
+        self.skipped_steps = state["skipped_steps"]
+        self.last_loss, self.last_val_loss = state["last_loss"], state["last_val_loss"]
+        self.guard.load_state_dict(state["guard"])
+        if self.train_data is not None:
+            self.train_data.load_state_dict(data_state)
+        return ckpt
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "skipped_steps": self.skipped_steps,
+            "last_loss": self.last_loss,
+            "last_val_loss": self.last_val_loss,
+            "guard": self.guard.state_dict(),
+            "lr": lr_at(self.step, self.total_steps, self.config.optimizer),
+        }
+        data_state = self.train_data.state_dict() if self.train_data is not None else {}
+        return self.checkpoints.save(self.step, self.model, self.optimizer, state, data_state)
+
+    def _next_micro_batches(self, it: Iterator[dict]) -> list[dict] | None:
+        batches = []
+        for _ in range(self.accum):
+            b = next(it, None)
+            if b is None:
+                break
+            batches.append(b)
+        return batches if self.env.all_true(len(batches) == self.accum) else None
+
+    def fit(self) -> None:
+        """Train from the newest checkpoint (or from the start) to `total_steps`."""
+        if self.train_data is None:
+            raise ValueError("Trainer.fit needs train_data")
+        resumed = self.resume()
+        monitor = Monitor(
+            self.run_dir, self.env, self.total_steps, self.step, self.config.global_batch_tokens, self.flops_per_token
+        )
+        if resumed is not None:
+            monitor.event(self.step, "resumed", checkpoint=str(resumed))
+        self.t0 = time.perf_counter()
+        self.start_step = self.step
+        it = iter(self.train_data)
+        saved_at = validated_at = self.step
+        try:
+            if resumed is None:
+                self._validate(monitor)  # where the curve starts
+                monitor.restart_clock(self.step)
+            while self.step < self.total_steps:
+                batches = self._next_micro_batches(it)
+                if batches is None:
+                    monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
+                    break
+                r = self.train_step(batches)
+                last = r.step == self.total_steps
+                monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log=r.step % self.config.log_every == 0 or last)
+                if r.skipped:
+                    monitor.event(r.step, "skipped step", reason=r.skipped, loss=r.loss, grad_norm=r.grad_norm)
+                if r.step % self.config.val_every == 0 or last:
+                    self._validate(monitor)
+                    validated_at = r.step
+                if r.step % self.config.ckpt_every == 0 or last:
+                    self.save_checkpoint()
+                    saved_at = r.step
+                if r.step in (validated_at, saved_at):
+                    monitor.restart_clock(r.step)
+            if validated_at != self.step:
+                self._validate(monitor)
+            if saved_at != self.step:
+                self.save_checkpoint()
+        finally:
+            monitor.close()
+
+    def _validate(self, monitor: Monitor) -> None:
+        result = self.validate()
+        if result is not None:
+            monitor.validation(self.step, *result)
+
+    # ------------------------------------------------------------ results
+
+    def full_model_state(self) -> dict[str, torch.Tensor]:
+        """The whole model's weights on the CPU under their plain names (gathered from every rank
+        under FSDP; every rank must call this; rank 0 gets the tensors)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+    def summary(self) -> dict:
+        seconds = time.perf_counter() - self.t0
+        steps = self.step - self.start_step
+        return {
+            "steps": self.step,
+            "tokens": self.step * self.config.global_batch_tokens,
+            "skipped_steps": self.skipped_steps,
+            "final_loss": self.last_loss,
+            "final_val_loss": self.last_val_loss,
+            "tokens_per_s": round(steps * self.config.global_batch_tokens / seconds, 1) if seconds > 0 else None,
+        }

@@ -1,0 +1,82 @@
+"""Checkpoints: resume is exact after SIGKILL, a killed save leaves the last good one, last K kept."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from pintsize.errors import CheckpointError
+from train_helpers import make_trainer, read_metrics, series, train_config
+
+SCRIPT = Path(__file__).with_name("tiny_run.py")
+
+
+def run(out: Path, data, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(SCRIPT), str(out), *map(str, data), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def checkpoints(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+
+
+def test_resume_after_sigkill_gives_the_same_loss_at_every_step(tmp_path, data):
+    ref = run(tmp_path / "ref", data)
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "run"
+    partial = tmp_path / "run.partial"  # where the stage works until it succeeds
+    killed = run(out, data, "--kill-after-step", "13")
+    assert killed.returncode == -signal.SIGKILL
+    assert checkpoints(partial) == ["step-0000008"] and not out.exists()
+    killed_in_save = run(out, data, "--kill-in-save", "16")  # resumes at 8, dies while saving 16
+    assert killed_in_save.returncode == -signal.SIGKILL
+    assert checkpoints(partial) == ["step-0000008", "step-0000016.tmp"]
+    done = run(out, data)  # resumes at 8 again
+    assert done.returncode == 0, done.stderr
+    assert not partial.exists() and checkpoints(out) == ["step-0000016", "step-0000024"]  # keep_last = 2
+
+    losses = series(out, "loss")
+    assert sorted(losses) == list(range(1, 25))
+    assert losses == series(tmp_path / "ref", "loss")  # exactly, at every step
+    assert series(out, "val_loss") == series(tmp_path / "ref", "val_loss")
+    events = [(r["step"], r["event"]) for r in read_metrics(out) if "event" in r]
+    assert events == [(8, "resumed"), (8, "resumed")]  # both resumes are logged
+    ref_w, run_w = load_file(tmp_path / "ref/model/model.safetensors"), load_file(out / "model/model.safetensors")
+    assert ref_w.keys() == run_w.keys() and all((ref_w[k] == run_w[k]).all() for k in ref_w)
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, shards, monkeypatch):
+    from pintsize.train import checkpoint
+
+    t = make_trainer(tmp_path, shards, train_config(max_steps=6, ckpt_every=3))
+    write = checkpoint.atomic_write_json
+
+    def fail_at_6(path, obj):
+        if "step-0000006" in str(path):
+            raise OSError("disk full")
+        return write(path, obj)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_json", fail_at_6)
+    with pytest.raises(OSError, match="disk full"):
+        t.fit()
+    assert checkpoints(tmp_path) == ["step-0000003", "step-0000006.tmp"]
+    monkeypatch.undo()
+    again = make_trainer(tmp_path, shards, train_config(max_steps=6, ckpt_every=3))
+    assert again.resume() == tmp_path / "checkpoints" / "step-0000003" and again.step == 3
+    assert checkpoints(tmp_path) == ["step-0000003"]  # the broken save is cleared away
+
+
+def test_resuming_with_another_number_of_processes_is_a_clear_error(tmp_path, shards):
+    make_trainer(tmp_path, shards, train_config(max_steps=2, ckpt_every=2)).fit()
+    state = tmp_path / "checkpoints" / "step-0000002" / "trainer.json"
+    state.write_text(state.read_text().replace('"world_size": 1', '"world_size": 4'))
+    with pytest.raises(CheckpointError, match="saved by 4 processes but resumed with 1"):
+        make_trainer(tmp_path, shards).resume()
+    os.remove(state)
+    with pytest.raises(CheckpointError, match=r"step-0000002: unreadable trainer.json"):
+        make_trainer(tmp_path, shards).resume()

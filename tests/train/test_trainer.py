@@ -1,0 +1,90 @@
+"""The engine on real text: learning, gradient accumulation, the schedule, validation, finite data."""
+
+import math
+
+import pytest
+import torch
+
+from pintsize.data.loader import TokenLoader, eval_batches
+from pintsize.train.schedule import lr_at
+from train_helpers import SEQ, make_trainer, read_metrics, series, train_config
+
+
+def test_tiny_model_lowers_validation_loss_on_real_text(tmp_path, shards):
+    t = make_trainer(tmp_path, shards, train_config(max_steps=80, val_every=40, ckpt_every=80, log_every=20, val_tokens=4096))
+    t.fit()
+    val = series(tmp_path, "val_loss")
+    assert sorted(val) == [0, 40, 80]
+    assert val[0] == pytest.approx(math.log(512), abs=0.15)  # untrained: about uniform over the vocabulary
+    assert val[80] < val[40] < val[0] - 1.0
+    assert t.summary()["final_val_loss"] == val[80]
+
+
+def run_losses(tmp_path, shards, **kw):
+    t = make_trainer(tmp_path, shards, train_config(max_steps=4, val_every=100, ckpt_every=100, **kw))
+    t.fit()
+    return list(series(tmp_path, "loss").values()), [p.detach() for p in t.model.parameters()]
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, shards):
+    """8 rows per step as 1x8, 2x4 or 4x2: the same steps. Micro-batches hold different numbers
+    of target tokens (document boundaries), so this needs the global-batch normalization."""
+    ref_loss, ref_w = run_losses(tmp_path / "a", shards, micro_batch_size=8, global_batch_tokens=8 * SEQ)
+    for mb in (4, 2):
+        loss, w = run_losses(tmp_path / f"mb{mb}", shards, micro_batch_size=mb, global_batch_tokens=8 * SEQ)
+        assert loss == pytest.approx(ref_loss, rel=1e-5)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(w, ref_w))
+
+
+def test_learning_rate_follows_the_schedule(tmp_path, shards):
+    cfg = train_config(max_steps=12, val_every=100, ckpt_every=100)
+    t = make_trainer(tmp_path, shards, cfg)
+    t.fit()
+    assert list(series(tmp_path, "lr").values()) == [lr_at(s, 12, cfg.optimizer) for s in range(1, 13)]
+    assert t.optimizer.param_groups[0]["lr"] == lr_at(12, 12, cfg.optimizer) == cfg.optimizer.min_lr
+
+
+def test_validation_never_counts_padding(tmp_path, shards):
+    """The same validation tokens in batches of 3 and of 4 rows: different amounts of padding
+    in the last batch, the same loss over the same number of target tokens."""
+    t = make_trainer(tmp_path, shards)
+    results = {}
+    for rows in (3, 4):
+        t.val_data = lambda: eval_batches(shards, "val", SEQ, rows, max_tokens=10 * SEQ)
+        results[rows] = t.validate()
+    padded = next(b for i, b in enumerate(eval_batches(shards, "val", SEQ, 3, max_tokens=10 * SEQ)) if i == 3)
+    assert (padded["targets"][1:] == -100).all()  # the 4th batch of 3 rows has one real row
+    assert results[3][1] == results[4][1] <= 10 * SEQ
+    assert results[3][0] == pytest.approx(results[4][0], rel=1e-6)
+
+
+class FirstBatches:
+    """The first `n` batches of a loader: finite data, as an epoch of SFT data would be."""
+
+    def __init__(self, loader, n):
+        self.loader, self.n, self.taken = loader, n, 0
+
+    def __iter__(self):
+        for batch in self.loader:
+            if self.taken == self.n:
+                return
+            self.taken += 1
+            yield batch
+
+    def state_dict(self):
+        return {"taken": self.taken, "loader": self.loader.state_dict()}
+
+    def load_state_dict(self, state):
+        self.taken = state["taken"]
+        self.loader.load_state_dict(state["loader"])
+
+
+def test_run_ends_cleanly_when_the_data_runs_out(tmp_path, shards):
+    data = FirstBatches(TokenLoader(shards, "train", SEQ, 2, seed=1234), 9)
+    t = make_trainer(tmp_path, shards, train_config(micro_batch_size=2, max_steps=1000, val_every=1000, ckpt_every=1000), data=data)
+    t.fit()
+    assert t.step == 4  # 9 micro-batches of 2 rows make 4 full steps of 4 rows (accumulation 2)
+    events = [r for r in read_metrics(tmp_path) if r.get("event")]
+    assert events == [{"step": 4, "event": "training data exhausted", "planned_steps": 1000}]
+    assert (tmp_path / "checkpoints" / "step-0000004").is_dir()
+    assert sorted(series(tmp_path, "val_loss")) == [0, 4]

@@ -1,0 +1,67 @@
+"""`run_pretrain` of the tiny model in its own process, for the resume and multi-process tests.
+
+    python tiny_run.py OUT SHARDS TOKENIZER [--steps N] [--micro-batch B] [--kill-after-step N] [--kill-in-save N]
+    torchrun --standalone --nproc_per_node 2 tiny_run.py OUT SHARDS TOKENIZER --micro-batch 2
+
+Every step sees 4 rows of 64 tokens in all (gradient accumulation makes up the rest), so runs
+with different numbers of processes or micro-batch sizes train on the same global batches.
+`--kill-after-step` and `--kill-in-save` end the process with SIGKILL, as a crash would.
+"""
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_helpers import recipe_dict  # noqa: E402
+
+from pintsize.recipe import parse_recipe  # noqa: E402
+from pintsize.train import checkpoint  # noqa: E402
+from pintsize.train.pretrain import run_pretrain  # noqa: E402
+from pintsize.train.trainer import Trainer  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("out", type=Path)
+    p.add_argument("shards", type=Path)
+    p.add_argument("tokenizer", type=Path)
+    p.add_argument("--steps", type=int, default=24)
+    p.add_argument("--micro-batch", type=int, default=4)
+    p.add_argument("--kill-after-step", type=int)
+    p.add_argument("--kill-in-save", type=int, help="SIGKILL after the sharded state is written, before the rename")
+    args = p.parse_args()
+
+    torch.set_num_threads(1)  # the same kernels, hence the same sums, in every run
+    if args.kill_after_step:
+        step = Trainer.train_step
+
+        def train_step(self, batches):
+            result = step(self, batches)
+            if result.step == args.kill_after_step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        Trainer.train_step = train_step
+    if args.kill_in_save:
+        write = checkpoint.atomic_write_json
+
+        def atomic_write_json(path, obj):
+            if Path(path).parent.name == f"step-{args.kill_in_save:07d}.tmp":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return write(path, obj)
+
+        checkpoint.atomic_write_json = atomic_write_json
+
+    recipe = parse_recipe(recipe_dict(max_steps=args.steps, micro_batch_size=args.micro_batch, global_batch_tokens=4 * 64,
+                                      ckpt_every=8, keep_last=2, val_every=8))
+    run_pretrain(recipe, args.shards, args.tokenizer, args.out, device="cpu")
+
+
+if __name__ == "__main__":
+    main()
