@@ -45,6 +45,8 @@ def pack_corpus(corpus: Path, tokenizer: Path, out: Path, config: PackConfig, wo
     workers = workers or len(os.sched_getaffinity(0))
     out = Path(out)
     with ArtifactWriter(out, "pack", config, inputs={"corpus": corpus, "tokenizer": tokenizer_dir(tokenizer)}) as art, PackProgress(progress) as bar:
+        if art.resumed:
+            _remove_temporaries(art.dir)
         units_dir = art.dir / _UNITS
         bar.start_reading(total_bytes(corpus))
         markers = tokenize_units(
@@ -179,6 +181,12 @@ def _concat_units(markers: list[dict], names: list[str]) -> tuple[np.ndarray, np
         sources.append(np.array([ids[s] for s in m["source_names"]], dtype=np.int64)[m["source_ids"]] if len(n) else n)
         locate.append(np.stack([np.full(len(n), unit), np.cumsum(n) - n], axis=1))
     return np.concatenate(lengths), np.concatenate(sources), np.concatenate(locate)
+
+
+def _remove_temporaries(root: Path) -> None:
+    """Half-written files a killed run left behind (atomic writes go to `.<name>.tmp-<pid>`)."""
+    for p in root.rglob(".*.tmp-*"):
+        p.unlink()
 
 
 def _tokenizer_meta(info) -> dict:
