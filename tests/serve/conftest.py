@@ -4,7 +4,10 @@ Face exports: what the generation, server, harness and GGUF tests run against.""
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -59,3 +62,26 @@ def model_dir(tmp_path_factory, tokenizer_dir) -> Path:
 @pytest.fixture(scope="session")
 def hf_dir(tmp_path_factory, model_dir) -> Path:
     return export_hf(model_dir, tmp_path_factory.mktemp("hf") / "tiny-hf")
+
+
+@contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free loopback port; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -1,0 +1,37 @@
+"""The CLI commands `generate`, `chat` and `export gguf` (the server is tested in test_server.py)."""
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from pintsize.cli import app
+from pintsize.serve.generate import Generator
+from pintsize.serve.sampling import SamplingParams
+
+runner = CliRunner()
+
+
+def test_generate_prints_the_greedy_continuation(model_dir):
+    result = runner.invoke(app, ["generate", str(model_dir), "The json module can", "--max-new-tokens", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    expected = Generator.load(model_dir, device="cpu").complete("The json module can", SamplingParams(max_new_tokens=8)).text
+    assert result.stdout.startswith(expected)
+
+
+def test_chat_answers_until_exit(model_dir):
+    result = runner.invoke(app, ["chat", str(model_dir), "--temperature", "0", "--max-new-tokens", "6", "--device", "cpu"], input="Hello\n/exit\n")
+    assert result.exit_code == 0, result.output
+    expected = Generator.load(model_dir, device="cpu").chat([{"role": "user", "content": "Hello"}], SamplingParams(max_new_tokens=6)).text
+    assert f"assistant> {expected}\n" in result.stdout
+
+
+def test_bad_setting_is_one_clear_error_line(model_dir):
+    r = subprocess.run([sys.executable, "-m", "pintsize", "generate", str(model_dir), "hi", "--top-p", "2"], capture_output=True, text=True)
+    assert r.returncode == 2 and "top_p must be in (0, 1]" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_gguf_writes_the_file(model_dir, tmp_path):
+    result = runner.invoke(app, ["export", "gguf", str(model_dir), str(tmp_path / "m.gguf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.gguf").read_bytes()[:4] == b"GGUF"
