@@ -54,6 +54,7 @@ class SFTConfig(TrainConfig):
     data: list[str] = Field(default_factory=list, description="JSONL/Parquet files: messages, ShareGPT or Alpaca")
     epochs: int = Field(5, gt=0)
     truncation: Literal["truncate", "drop"] = "truncate"
+    val_fraction: float = Field(0.02, ge=0, lt=1, description="share of conversations held out for validation")
 
 
 class DPOConfig(TrainConfig):
@@ -62,3 +63,5 @@ class DPOConfig(TrainConfig):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     epochs: int = Field(1, gt=0)
     reference: Literal["frozen", "cached"] = "cached"
+    truncation: Literal["truncate", "drop"] = Field("truncate", description="a pair longer than seq_len: cut its replies, or skip it")
+    val_fraction: float = Field(0.05, ge=0, lt=1, description="share of pairs held out for reward margin and accuracy")

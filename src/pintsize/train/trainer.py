@@ -105,6 +105,12 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config.optimizer, env.device)
         self.guard = DivergenceGuard(config.spike_threshold, config.max_bad_steps, section)
         self.checkpoints = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, env, config.keep_last)
+        if env.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 for what runs outside bf16 autocast
+        # FlexAttention needs compiled kernels to be fast (its eager path materializes the
+        # scores), and building its block mask eagerly costs a B x T x T pass per micro-batch.
+        self.flex = env.device.type == "cuda" and config.compile and config.document_mask
+        self.block_mask = torch.compile(flex_document_mask) if self.flex else None
         self.step = 0
         self.skipped_steps = 0
         self.last_loss: float | None = None
@@ -117,13 +123,14 @@ class Trainer:
 
     def prepare(self, batch: dict) -> dict:
         """Move a batch to the device and give it its attention mask: FlexAttention's block mask
-        on CUDA; on CPU the model derives an SDPA mask from `positions`. Without the document
-        mask, positions are dropped so attention is plain causal over the whole row."""
+        on CUDA when compiling; otherwise the model derives an SDPA boolean mask from
+        `positions`. Without the document mask, positions are dropped so attention is plain
+        causal over the whole row (flash/cuDNN kernels on a GPU)."""
         out = {k: v.to(self.env.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         if not self.config.document_mask:
             out.pop("positions", None)
-        elif self.env.device.type == "cuda" and "positions" in out:
-            out["attn_mask"] = flex_document_mask(out["positions"])
+        elif self.flex and "positions" in out:
+            out["attn_mask"] = self.block_mask(out["positions"])
         return out
 
     def train_step(self, micro_batches: list[dict]) -> StepResult:

@@ -1,0 +1,44 @@
+"""Progress reporting: the peak-FLOPs lookup, MFU in the metrics, TensorBoard scalars."""
+
+import pytest
+import torch
+
+from pintsize.train import monitor
+from train_helpers import make_trainer, read_metrics, train_config
+
+
+@pytest.mark.parametrize(
+    "name, peak",
+    [("NVIDIA H200", 989e12), ("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12),
+     ("NVIDIA A100-SXM4-80GB", 312e12), ("NVIDIA GeForce GTX 1080", None)],
+)
+def test_peak_flops_by_device_name(monkeypatch, name, peak):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert monitor.peak_flops(torch.device("cuda", 0)) == peak
+
+
+def test_no_peak_and_no_mfu_on_cpu(tmp_path, shards):
+    assert monitor.peak_flops(torch.device("cpu")) is None
+    make_trainer(tmp_path, shards, train_config(max_steps=2)).fit()
+    assert all(r["mfu"] is None for r in read_metrics(tmp_path) if "loss" in r)
+
+
+def test_mfu_is_throughput_times_flops_over_peak(tmp_path, shards, monkeypatch):
+    monkeypatch.setattr(monitor, "peak_flops", lambda device: 1e9)  # pretend a 1 GFLOP/s device
+    t = make_trainer(tmp_path, shards, train_config(max_steps=3, log_every=3))
+    t.flops_per_token = 6e6
+    t.fit()
+    (record,) = [r for r in read_metrics(tmp_path) if "loss" in r]
+    assert record["step"] == 3 and record["tokens"] == 3 * 4 * 64
+    assert record["mfu"] == pytest.approx(record["tokens_per_s"] * 6e6 / 1e9, rel=1e-3)
+
+
+def test_tensorboard_gets_the_same_scalars(tmp_path, shards):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    make_trainer(tmp_path, shards, train_config(max_steps=4, val_every=2)).fit()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["loss"] for r in read_metrics(tmp_path) if "loss" in r])
+    assert [e.step for e in events.Scalars("val/loss")] == [0, 2, 4]
