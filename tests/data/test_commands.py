@@ -14,7 +14,7 @@ from pintsize.cli import app
 def test_pack_command_prints_counts(tmp_path, corpus, bpe):
     result = CliRunner().invoke(app, ["pack", str(corpus), str(tmp_path / "out"), "--tokenizer", str(bpe), "--val-fraction", "0.05", "--workers", "2"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "input records 200 = kept 200 + empty 0 + quarantined 0" in result.output
+    assert "input records 200 = kept 200 + empty 0 + quarantined 0" in " ".join(result.output.split())
     assert "val" in result.output and "manual" in result.output
     assert (tmp_path / "out" / "meta.json").is_file()
 

@@ -118,5 +118,9 @@ def test_bad_arguments_are_clear_errors(shards):
         TokenLoader(shards, rank=2, world_size=2)
     with pytest.raises(PintsizeError, match="unknown source"):
         TokenLoader(shards, source_weights={"nope": 1.0})
+    with pytest.raises(PintsizeError, match="not negative"):
+        TokenLoader(shards, source_weights={"manual": 1.0, "guide": -0.5})
+    with pytest.raises(PintsizeError, match="no source has a positive weight"):
+        TokenLoader(shards, source_weights={"manual": 0.0})
     with pytest.raises(PintsizeError, match="no split 'test'"):
         TokenLoader(shards, split="test")

@@ -64,7 +64,12 @@ class BatchMaker:
         unknown = sorted(set(self.source_weights) - set(names))
         if unknown:
             raise PintsizeError(f"source_weights: unknown source(s) {unknown}; the shards have {names}")
+        bad = {n: w for n, w in self.source_weights.items() if not (w >= 0 and np.isfinite(w))}
+        if bad:
+            raise PintsizeError(f"source_weights: weights must be finite and not negative, got {bad}")
         chosen = [n for n in names if self.source_weights.get(n, 0) > 0]
+        if not chosen:
+            raise PintsizeError("source_weights: no source has a positive weight")
         self.schedule = MixtureSchedule([self.source_weights[n] for n in chosen], self.seed)
         self.streams = []
         for j, name in enumerate(chosen):

@@ -22,10 +22,10 @@ import numpy as np
 from pintsize.artifacts import atomic_write_bytes, atomic_write_json
 
 METRICS = {
-    "chars_per_token": "characters / token",
-    "bytes_per_token": "bytes / token",
-    "tokens_per_word": "tokens / word",
-    "byte_fallback_rate": "byte-fallback rate",
+    "chars_per_token": "chars/token",
+    "bytes_per_token": "bytes/token",
+    "tokens_per_word": "tokens/word",
+    "byte_fallback_rate": "byte fallback",
 }
 ALL = "(all)"
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
