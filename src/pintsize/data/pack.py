@@ -85,7 +85,8 @@ def pack_corpus(corpus: Path, tokenizer: Path, out: Path, config: PackConfig, wo
         write_meta(art.dir, {**meta, **_tokenizer_meta(info), "input": counts})
         unit_tokens.clear()
         shutil.rmtree(units_dir)
-        art.stats.update(input=counts, **{s: meta["splits"][s] for s in SPLITS}, dtype=meta["dtype"])
+        splits = {s: {k: v for k, v in meta["splits"][s].items() if k != "shards"} for s in SPLITS}
+        art.stats.update(input=counts, dtype=meta["dtype"], **splits)
     return out
 
 

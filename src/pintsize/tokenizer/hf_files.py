@@ -17,7 +17,7 @@ from pintsize.tokenizer.specials import BOS, CHAT_TOKENS, CHATML_TEMPLATE, EOS, 
 CONFIG_FILE = "tokenizer_config.json"
 
 
-def save_hf_tokenizer(backend, out_dir: Path, model_max_length: int | None = None) -> None:
+def save_hf_tokenizer(backend, out_dir: Path) -> None:
     """Write `backend` (a tokenizers.Tokenizer holding every special/chat token) into `out_dir`."""
     from transformers import PreTrainedTokenizerFast
 
@@ -29,7 +29,6 @@ def save_hf_tokenizer(backend, out_dir: Path, model_max_length: int | None = Non
         unk_token=UNK,
         chat_template=CHATML_TEMPLATE,
         clean_up_tokenization_spaces=False,
-        **({"model_max_length": model_max_length} if model_max_length else {}),
     )
     hf.save_pretrained(out_dir)
 
