@@ -1,0 +1,89 @@
+"""CLI: `pintsize curate`, `pintsize quality train`, `pintsize quality score`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    @app.command("curate")
+    def curate(
+        recipe: Path = typer.Argument(..., help="a recipe TOML file; its data section says what to curate"),
+        executor: ExecutorName = typer.Option(ExecutorName.local, help="local (processes on this machine) or ray"),
+        address: str = typer.Option(None, help="with --executor ray: the address of a Ray cluster (default: start Ray locally)"),
+        out: Path = typer.Option(None, help="the corpus artifact directory (default: runs/<name>/curate)"),
+        workers: int = typer.Option(None, min=1, help="parallel tasks (default: all cores)"),
+    ) -> None:
+        """Curate raw text into a corpus: normalize, language ID, heuristic filters, dedup, PII,
+        decontamination, quality, mixture. A killed run resumes where it stopped."""
+        from pintsize.curate.pipeline import run_curate
+        from pintsize.recipe import load_recipe
+
+        r = load_recipe(recipe)
+        out = out or r.stage_dir("curate")
+        run_curate(r.data, out, executor=executor.value, address=address, workers=workers)
+        _print_summary(out)
+
+    @groups["quality"].command("train")
+    def quality_train(
+        out: Path = typer.Argument(..., help="the model directory to write"),
+        pos: list[Path] = typer.Option([], "--pos", help="textbook-like documents: JSONL/Parquet/text files, directories or corpora"),
+        neg: list[Path] = typer.Option([], "--neg", help="documents that are not textbook-like (same formats)"),
+        labels: list[Path] = typer.Option([], "--labels", help='JSONL label records {"text", "label": 1|0} (the review export)'),
+        test_fraction: float = typer.Option(0.2, min=0.05, max=0.5, help="share held out to measure accuracy and AUC"),
+        seed: int = typer.Option(0, help="seed of the held-out split"),
+        c: float = typer.Option(4.0, "--c", min=1e-6, help="inverse regularization strength of the logistic regression"),
+    ) -> None:
+        """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
+        from pintsize.curate.quality import read_label_file, train_quality_model
+
+        records = [rec for f in labels for rec in read_label_file(f)]
+        model = train_quality_model(pos, neg, records, out, test_fraction=test_fraction, seed=seed, c=c)
+        m = model.metadata
+        t = Table(title=f"quality model: {out}", show_header=False)
+        t.add_row("examples (positive / negative)", f"{m['examples']['positive']:,} / {m['examples']['negative']:,}")
+        t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
+        t.add_row("held-out AUC", f"{m['heldout']['auc']:.3f}")
+        console.print(t)
+
+    @groups["quality"].command("score")
+    def quality_score(
+        model: Path = typer.Argument(..., help="a quality model directory"),
+        corpus: Path = typer.Argument(..., help="a corpus artifact (or Parquet files with a text column)"),
+        out: Path = typer.Argument(..., help="the scored corpus artifact to write"),
+    ) -> None:
+        """Score every document of a corpus; writes a copy with a quality_score column."""
+        from pintsize.curate.scoring import score_corpus
+
+        s = score_corpus(model, corpus, out)
+        t = Table(title=f"quality scores: {out}", show_header=False)
+        t.add_row("documents", f"{s['documents']:,}")
+        for q, v in s["quantiles"].items():
+            t.add_row(f"quantile {q}", f"{v:.3f}")
+        t.add_row("share >= 0.5", f"{s['share_at_least_0.5']}")
+        console.print(t)
+
+
+def _print_summary(out: Path) -> None:
+    import json
+
+    stats = json.loads((out / "stats.json").read_text())
+    t = Table(title=f"curated corpus: {out}")
+    for col in ("source", "input", "kept", "filtered", "quarantined", "tokens in", "tokens out"):
+        t.add_column(col, justify="left" if col == "source" else "right")
+    for name, c in stats["sources"].items():
+        t.add_row(name, *(f"{c[k]:,}" for k in ("input", "kept", "filtered", "quarantined", "tokens_in", "output_tokens")))
+    console.print(t)
+    console.print(f"tokens are {stats['token_unit']}; report: {out / 'report.html'}")

@@ -1,0 +1,178 @@
+"""Reading one shard of a source: documents, and quarantined records with their reason.
+
+Nothing a source holds crashes the run. A record that cannot become a document is quarantined
+(step "read") with one of these reasons, and with where it came from (`path`, `line` or `row`):
+malformed_json, not_an_object, invalid_utf8, missing_text_field, text_not_a_string, empty,
+too_large, binary, unreadable_file. Blank JSONL lines are not records and are skipped.
+
+Document ids are `<source>/<file relative to the source>:<line>` (JSONL), `...#<row>` (Parquet),
+`<source>/<file>` (text) or `<source>/<module>` (pydoc): unique and stable. A record's own
+fields other than the text (its own `id` included) are kept in `meta`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from datatrove.data import Document
+
+from pintsize.curate.config import SourceConfig
+from pintsize.curate.records import Removed, make_document
+from pintsize.curate.shards import ShardSpec, source_base
+
+KEEP_CHARS = 65_536  # what a quarantined record too large or binary keeps of itself
+_BINARY_PROBE = 8192
+
+Item = Document | Removed
+
+
+def read_shard(spec: ShardSpec, source: SourceConfig, max_doc_bytes: int) -> Iterator[Item]:
+    if source.format == "pydoc":
+        yield from _read_pydoc(spec, source)
+        return
+    base = source_base(source)
+    if source.format == "text":
+        for f in spec.files:
+            yield _read_text_file(Path(f), base, source, max_doc_bytes)
+    elif source.format == "parquet":
+        yield from _read_parquet(spec, base, source, max_doc_bytes)
+    else:
+        yield from _read_jsonl(spec, base, source, max_doc_bytes)
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _quarantine(doc_id: str, source: SourceConfig, text: str, reason: str, meta: dict) -> Removed:
+    return Removed(doc_id, source.name, text, meta, "read", reason)
+
+
+def _from_record(record: object, doc_id: str, source: SourceConfig, where: dict, max_doc_bytes: int) -> Item:
+    if not isinstance(record, dict):
+        return _quarantine(doc_id, source, json.dumps(record, default=str)[:KEEP_CHARS], "not_an_object", where)
+    meta = {k: v for k, v in record.items() if k != source.text_field}
+    text = record.get(source.text_field)
+    if text is None:
+        return _quarantine(doc_id, source, "", "missing_text_field", {**meta, **where, "field": source.text_field})
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return _quarantine(doc_id, source, text.decode("utf-8", "replace"), "invalid_utf8", {**where, "error": str(e)})
+    if not isinstance(text, str):
+        return _quarantine(
+            doc_id, source, str(text)[:KEEP_CHARS], "text_not_a_string", {**where, "field": source.text_field}
+        )
+    if not text.strip():
+        return _quarantine(doc_id, source, text, "empty", {**meta, **where})
+    if len(text.encode("utf-8")) > max_doc_bytes:
+        return _quarantine(doc_id, source, text[:KEEP_CHARS], "too_large", {**where, "truncated": True})
+    return make_document(doc_id, text, source.name, meta)
+
+
+def _read_jsonl(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_bytes: int) -> Iterator[Item]:
+    path = Path(spec.path)
+    rel = _rel(path, base)
+    compressed = path.name.endswith(".gz")
+    try:
+        f = gzip.open(path, "rb") if compressed else open(path, "rb")
+    except OSError as e:
+        yield _quarantine(f"{source.name}/{rel}", source, "", "unreadable_file", {"path": rel, "error": str(e)})
+        return
+    with f:
+        if not compressed:
+            f.seek(spec.start)
+        pos, line_no = spec.start, spec.first_line
+        for raw in f:
+            if not compressed and pos >= spec.stop:
+                break
+            pos += len(raw)
+            doc_id, where = f"{source.name}/{rel}:{line_no}", {"path": rel, "line": line_no}
+            line_no += 1
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            if len(raw) > max_doc_bytes:
+                text = raw[:KEEP_CHARS].decode("utf-8", "replace")
+                yield _quarantine(doc_id, source, text, "too_large", {**where, "truncated": True, "bytes": len(raw)})
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield _quarantine(doc_id, source, raw.decode("utf-8", "replace"), "invalid_utf8", {**where, "error": str(e)})
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield _quarantine(doc_id, source, line, "malformed_json", {**where, "error": str(e)})
+                continue
+            yield _from_record(record, doc_id, source, where, max_doc_bytes)
+
+
+def _read_parquet(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_bytes: int) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    path = Path(spec.path)
+    rel = _rel(path, base)
+    try:
+        pf = pq.ParquetFile(path)
+        groups = list(range(spec.start, spec.stop))
+        row = sum(pf.metadata.row_group(i).num_rows for i in range(spec.start))
+        batches = pf.iter_batches(row_groups=groups) if groups else iter(())
+        for batch in batches:
+            for record in batch.to_pylist():
+                doc_id, where = f"{source.name}/{rel}#{row}", {"path": rel, "row": row}
+                row += 1
+                yield _from_record(record, doc_id, source, where, max_doc_bytes)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a broken file
+        yield _quarantine(f"{source.name}/{rel}", source, "", "unreadable_file", {"path": rel, "error": str(e)})
+
+
+def _read_text_file(path: Path, base: Path, source: SourceConfig, max_doc_bytes: int) -> Item:
+    rel = _rel(path, base)
+    doc_id, where = f"{source.name}/{rel}", {"path": rel}
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            data = f.read(KEEP_CHARS if size > max_doc_bytes else size + 1)
+    except OSError as e:
+        return _quarantine(doc_id, source, "", "unreadable_file", {**where, "error": str(e)})
+    if b"\0" in data[:_BINARY_PROBE]:
+        text = data[:KEEP_CHARS].decode("utf-8", "replace")
+        return _quarantine(doc_id, source, text, "binary", {**where, "bytes": size})
+    if size > max_doc_bytes:
+        text = data.decode("utf-8", "replace")
+        return _quarantine(doc_id, source, text, "too_large", {**where, "truncated": True, "bytes": size})
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return _quarantine(doc_id, source, data.decode("utf-8", "replace"), "invalid_utf8", {**where, "error": str(e)})
+    if not text.strip():
+        return _quarantine(doc_id, source, text, "empty", where)
+    return make_document(doc_id, text, source.name, where)
+
+
+# pydoc draws each class body inside a "|" gutter with "-----" rules between sections: layout,
+# not text. Removing it (indentation kept) leaves the documentation as a reader sees it.
+_GUTTER = re.compile(r"^( *)\|(?:  ?|$)", re.M)
+_RULE = re.compile(r"^ *-{20,}$", re.M)
+
+
+def strip_pydoc_gutter(text: str) -> str:
+    return _RULE.sub("", _GUTTER.sub(r"\1", text))
+
+
+def _read_pydoc(spec: ShardSpec, source: SourceConfig) -> Iterator[Item]:
+    from pintsize.data.pydoc_corpus import pydoc_documents
+
+    for rec in pydoc_documents()[spec.start : spec.stop]:
+        name = rec["meta"].get("module") or rec["id"]
+        yield make_document(f"{source.name}/{name}", strip_pydoc_gutter(rec["text"]), source.name, rec["meta"])

@@ -1,0 +1,135 @@
+"""Cutting the sources into shards: the unit of parallel work and of resuming.
+
+The plan depends only on the files and on `shard_mb`, never on the number of workers or the
+executor, so every run of a recipe cuts the same shards and writes the same output.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pintsize.curate.config import DataConfig, SourceConfig
+from pintsize.errors import DataError
+
+_EXTENSIONS = {"jsonl": (".jsonl", ".jsonl.gz", ".json"), "parquet": (".parquet",)}
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One shard: a byte range of a JSONL file (lines [first_line, ...)), a range of a Parquet
+    file's row groups, a list of text files, or a range of the pydoc documents."""
+
+    index: int
+    source: int  # position of the source in the recipe
+    path: str = ""
+    start: int = 0
+    stop: int = 0
+    first_line: int = 1
+    files: tuple[str, ...] = ()
+
+
+def source_base(source: SourceConfig) -> Path:
+    """The directory that document ids of a source are relative to."""
+    p = Path(os.path.expanduser(source.path or ""))
+    if p.is_file():
+        return p.parent
+    return p if p.is_dir() else Path(_glob_base(str(p)))
+
+
+def source_files(source: SourceConfig) -> list[Path]:
+    """The sorted files a source names (a file, every file under a directory, or a glob)."""
+    p = Path(os.path.expanduser(source.path or ""))
+    if p.is_file():
+        return [p]
+    candidates = p.rglob("*") if p.is_dir() else (Path(x) for x in glob.glob(str(p), recursive=True))
+    exts = _EXTENSIONS.get(source.format)
+    files = sorted(
+        f for f in candidates if f.is_file() and not f.is_symlink() and (exts is None or f.name.endswith(exts))
+    )
+    if not files:
+        wanted = f" ({', '.join(exts)})" if exts else ""
+        raise DataError(f"[data] source {source.name!r}: no files{wanted} match {source.path!r}")
+    return files
+
+
+def _glob_base(pattern: str) -> str:
+    """The directory part of a glob pattern before its first wildcard."""
+    parts = Path(pattern).parts
+    first_magic = next((i for i, x in enumerate(parts) if glob.has_magic(x)), len(parts))
+    return str(Path(*parts[:first_magic])) if first_magic else "."
+
+
+def plan_shards(config: DataConfig) -> list[ShardSpec]:
+    shard_bytes = int(config.shard_mb * 1_000_000)
+    shards: list[ShardSpec] = []
+
+    def add(**kw) -> None:
+        shards.append(ShardSpec(index=len(shards), **kw))
+
+    for si, source in enumerate(config.sources):
+        if source.format == "pydoc":
+            from pintsize.data.pydoc_corpus import pydoc_documents
+
+            for start, stop in _group_sizes([len(d["text"]) for d in pydoc_documents()], shard_bytes):
+                add(source=si, start=start, stop=stop)
+            continue
+        files = source_files(source)
+        if source.format == "text":
+            sizes = [f.stat().st_size for f in files]
+            for start, stop in _group_sizes(sizes, shard_bytes):
+                add(source=si, files=tuple(str(f) for f in files[start:stop]))
+        elif source.format == "parquet":
+            for f in files:
+                for start, stop in _parquet_groups(f, shard_bytes):
+                    add(source=si, path=str(f), start=start, stop=stop)
+        else:
+            for f in files:
+                for start, stop, line in _jsonl_ranges(f, shard_bytes):
+                    add(source=si, path=str(f), start=start, stop=stop, first_line=line)
+    return shards
+
+
+def _group_sizes(sizes: list[int], limit: int) -> list[tuple[int, int]]:
+    """Consecutive [start, stop) groups of items whose sizes add up to about `limit`."""
+    groups, start, total = [], 0, 0
+    for i, size in enumerate(sizes):
+        total += size
+        if total >= limit:
+            groups.append((start, i + 1))
+            start, total = i + 1, 0
+    if start < len(sizes):
+        groups.append((start, len(sizes)))
+    return groups
+
+
+def _jsonl_ranges(path: Path, limit: int) -> list[tuple[int, int, int]]:
+    """Byte ranges that start at line starts, with the number of their first line. Compressed
+    files are one shard (they cannot be entered in the middle)."""
+    size = path.stat().st_size
+    if size <= limit or path.name.endswith(".gz"):
+        return [(0, size, 1)]
+    ranges, start, start_line, pos, line = [], 0, 1, 0, 1
+    with open(path, "rb") as f:
+        for raw in f:
+            pos += len(raw)
+            line += 1
+            if pos - start >= limit:
+                ranges.append((start, pos, start_line))
+                start, start_line = pos, line
+    if pos > start:
+        ranges.append((start, pos, start_line))
+    return ranges
+
+
+def _parquet_groups(path: Path, limit: int) -> list[tuple[int, int]]:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # noqa: BLE001 - an unreadable file is quarantined by the reader, not fatal here
+        return [(0, 0)]
+    sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    return _group_sizes(sizes, limit) or [(0, 0)]
