@@ -11,8 +11,6 @@ from pintsize.serve.generate import Generator
 from pintsize.serve.sampling import SamplingParams
 from pintsize.serve.server import ServerSettings, create_app
 
-from conftest import serve_in_thread
-
 NAME = "tiny"
 
 
@@ -22,8 +20,8 @@ def gen(model_dir):
 
 
 @pytest.fixture(scope="module")
-def url(gen):
-    with serve_in_thread(create_app(gen, ServerSettings(model_name=NAME, max_tokens=64, max_concurrent=2))) as base:
+def url(gen, serve_app):
+    with serve_app(create_app(gen, ServerSettings(model_name=NAME, max_tokens=64, max_concurrent=2))) as base:
         yield base
 
 
@@ -121,9 +119,9 @@ def test_unknown_route_is_404_in_openai_error_form(url):
     assert r.status_code == 404 and "message" in r.json()["error"]
 
 
-def test_api_key_is_required_when_set(gen):
+def test_api_key_is_required_when_set(gen, serve_app):
     app = create_app(gen, ServerSettings(model_name=NAME, api_key="sesame"))
-    with serve_in_thread(app) as base:
+    with serve_app(app) as base:
         bad = openai.OpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
@@ -132,9 +130,9 @@ def test_api_key_is_required_when_set(gen):
         assert httpx.get(f"{base}/health", timeout=10).status_code == 200  # health needs no key
 
 
-def test_requests_over_the_concurrency_limit_get_429(gen):
+def test_requests_over_the_concurrency_limit_get_429(gen, serve_app):
     app = create_app(gen, ServerSettings(model_name=NAME, max_concurrent=1, max_tokens=200))
-    with serve_in_thread(app) as base:
+    with serve_app(app) as base:
         body = {"model": NAME, "prompt": "The json module can", "max_tokens": 200, "stream": True}
         with httpx.stream("POST", f"{base}/v1/completions", json=body, timeout=30) as first:
             next(first.iter_lines())  # the first request is generating and holds the only slot

@@ -1,0 +1,203 @@
+"""CLI: `pintsize eval perplexity | harness | mtbench | passkey`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+MODEL_ARG = typer.Argument(..., help="a pintsize model directory (model_config.json, model.safetensors, tokenizer/)")
+DEVICE_OPT = typer.Option("auto", help="cpu, cuda, cuda:1, ... or auto (CUDA when available)")
+OUT_OPT = typer.Option(None, "--out", help="also write the results as JSON to this file")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+
+
+def _save(out: Path | None, results: dict) -> None:
+    if out is not None:
+        from pintsize.artifacts import atomic_write_json
+
+        atomic_write_json(out, results)
+        console.print(f"[green]wrote[/] {out}")
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    ev = groups["eval"]
+
+    @ev.command("perplexity")
+    def perplexity_cmd(
+        model: Path = MODEL_ARG,
+        data: Path = typer.Argument(..., help="held-out text: a corpus artifact, .jsonl/.parquet/text files or a folder of them, or pack shards (val split)"),
+        max_documents: int = typer.Option(None, help="evaluate at most this many documents"),
+        seq_len: int = typer.Option(None, help="window length in tokens (default: the model's context)"),
+        stride: int = typer.Option(None, help="new tokens scored per window (default: the window length)"),
+        batch_size: int = typer.Option(8, help="windows per forward pass"),
+        device: str = DEVICE_OPT,
+        out: Path = OUT_OPT,
+    ) -> None:
+        """Loss, perplexity and bits-per-byte on held-out text (bits-per-byte compares models across tokenizers)."""
+        from pintsize.eval.perplexity import evaluate_perplexity
+        from pintsize.eval.texts import read_texts, texts_from_shards
+        from pintsize.serve.generate import Generator
+
+        gen = Generator.load(model, device=device)
+        if (data / "meta.json").is_file():
+            texts, stats = texts_from_shards(data, "val", max_documents)
+        else:
+            texts, stats = read_texts(data, max_documents)
+        with _progress() as bar:
+            task = bar.add_task("scoring windows", total=None)
+            result = evaluate_perplexity(
+                gen.model, gen.tokenizer, texts, seq_len, stride, batch_size, progress=lambda n, total: bar.update(task, advance=n, total=total)
+            )
+        t = Table(title=f"{gen.name} on {data}", show_header=False)
+        for k, v in [
+            ("documents (kept / filtered / quarantined)", f"{stats.kept} / {stats.filtered} / {stats.quarantined}"),
+            ("tokens scored", f"{result.tokens:,}"),
+            ("UTF-8 bytes", f"{result.bytes:,}"),
+            ("loss (nats/token)", f"{result.loss:.4f}"),
+            ("perplexity", f"{result.perplexity:.2f}"),
+            ("bits per byte", f"{result.bits_per_byte:.4f}"),
+        ]:
+            t.add_row(k, v)
+        console.print(t)
+        for p in stats.problems:
+            console.print(f"[yellow]quarantined[/] {p}")
+        _save(out, {**result.as_dict(), "records": {"kept": stats.kept, "filtered": stats.filtered, "quarantined": stats.quarantined, "problems": stats.problems}})
+
+    @ev.command("harness")
+    def harness_cmd(
+        model: Path = MODEL_ARG,
+        tasks: list[str] = typer.Option(
+            None, "--task", "-t", help="lm-eval task, local pintsize_* task or preset (leaderboard-v1, local); repeatable or comma-separated"
+        ),
+        limit: int = typer.Option(None, help="examples per task (for quick runs)"),
+        num_fewshot: int = typer.Option(None, help="override every task's number of few-shot examples"),
+        batch_size: int = typer.Option(8, help="requests per forward pass"),
+        data_dir: Path = typer.Option(None, help="the local eval data folder (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
+        chat_template: bool = typer.Option(False, "--chat-template", help="wrap prompts in the model's chat template"),
+        list_tasks: bool = typer.Option(False, "--list", help="list the presets and local tasks, then exit"),
+        device: str = DEVICE_OPT,
+        out: Path = OUT_OPT,
+    ) -> None:
+        """Run lm-evaluation-harness tasks (local YAML tasks, cached hub tasks, presets) on the model."""
+        from pintsize.eval.harness import PRESETS, local_task_names, run_harness
+
+        if list_tasks:
+            for name, plan in PRESETS.items():
+                console.print(f"[bold]{name}[/]: " + ", ".join(f"{t} ({s}-shot)" for t, s in plan))
+            console.print("[bold]local tasks[/]: " + ", ".join(local_task_names()))
+            return
+        names = _split_list(tasks)
+        if not names:
+            raise typer.BadParameter("give at least one --task (or --list to see them)")
+        from pintsize.eval.lm import PintsizeLM
+        from pintsize.serve.generate import Generator
+
+        lm = PintsizeLM(Generator.load(model, device=device), batch_size=batch_size)
+        results = run_harness(lm, names, limit, num_fewshot, data_dir, apply_chat_template=chat_template)
+        t = Table(title=f"{Path(model).name}: lm-eval")
+        for col in ("task", "shots", "metric", "value", "stderr"):
+            t.add_column(col)
+        for task, metrics in results["results"].items():
+            for key, value in metrics.items():
+                if "," not in key or "_stderr" in key:
+                    continue
+                metric = key
+                t.add_row(task, _fmt(results["n-shot"].get(task)), metric, _fmt(value), _fmt(metrics.get(key.replace(",", "_stderr,", 1))))
+        console.print(t)
+        _save(out, results)
+
+    @ev.command("mtbench")
+    def mtbench_cmd(
+        model: Path = MODEL_ARG,
+        judge_url: str = typer.Option(..., help="the judge's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
+        judge_model: str = typer.Option(..., help="the judge model's name at that endpoint"),
+        judge_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the judge's API key (unset: no key)"),
+        judge_max_tokens: int = typer.Option(2048, help="the most tokens the judge may write per judgment"),
+        out: Path = typer.Option(..., "--out", help="folder for answers.jsonl, judgments.jsonl and results.json (a rerun resumes)"),
+        data_dir: Path = typer.Option(None, help="the eval data folder holding mt_bench/ (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
+        max_new_tokens: int = typer.Option(1024, help="the most tokens per answer"),
+        parallel: int = typer.Option(4, help="judge requests in flight at once"),
+        limit: int = typer.Option(None, help="answer only the first N questions"),
+        retry_unscored: bool = typer.Option(False, "--retry-unscored", help="ask the judge again where it gave no rating"),
+        device: str = DEVICE_OPT,
+    ) -> None:
+        """Answer the 80 MT-Bench questions (2 turns) and have a judge grade them 1-10; table per category."""
+        import os
+
+        from pintsize.errors import DataError
+        from pintsize.eval.harness import find_eval_data
+        from pintsize.eval.judge import Judge
+        from pintsize.eval.mtbench import run_mtbench
+        from pintsize.serve.generate import Generator
+
+        data = find_eval_data(data_dir)
+        if data is None:
+            raise DataError("the MT-Bench data was not found: pass --data-dir (the folder holding mt_bench/) or set $PINTSIZE_EVAL_DATA")
+        gen = Generator.load(model, device=device)
+        judge = Judge(judge_url, judge_model, os.environ.get(judge_key_env), max_tokens=judge_max_tokens)
+        with _progress() as bar:
+            tasks = {}
+
+            def progress(stage: str):
+                tasks[stage] = bar.add_task(stage, total=None)
+                return lambda: bar.advance(tasks[stage])
+
+            results = run_mtbench(gen, judge, data / "mt_bench", out, max_new_tokens, parallel, limit, retry_unscored, progress)
+        t = Table(title=f"MT-Bench: {gen.name} judged by {judge_model}")
+        for col in ("category", "turn 1", "turn 2", "score", "scored", "unscored"):
+            t.add_column(col)
+        for cat, row in results["categories"].items():
+            t.add_row(cat, _fmt(row["turn1"]), _fmt(row["turn2"]), _fmt(row["score"]), str(row["scored"]), str(row["unscored"]))
+        t.add_row("[bold]overall[/]", _fmt(results["turn1"]), _fmt(results["turn2"]), f"[bold]{_fmt(results['score'])}[/]", str(results["scored"]), str(results["unscored"]))
+        console.print(t)
+        if results["unscored"]:
+            console.print(f"[yellow]{results['unscored']} judgments have no rating[/] (see 'error' in {out / 'judgments.jsonl'}; --retry-unscored asks again)")
+
+    @ev.command("passkey")
+    def passkey_cmd(
+        model: Path = MODEL_ARG,
+        lengths: list[str] = typer.Option(None, "--length", "-l", help="prompt lengths in tokens, repeatable or comma-separated (default: 2K, 4K, ... up to the context)"),
+        trials: int = typer.Option(5, help="trials per length, the key at evenly spread depths"),
+        seed: int = typer.Option(0, help="seed for the pass keys"),
+        device: str = DEVICE_OPT,
+        out: Path = OUT_OPT,
+    ) -> None:
+        """Long-context retrieval: accuracy at finding a pass key hidden in filler text, per length."""
+        from pintsize.eval.passkey import default_lengths, run_passkey
+        from pintsize.serve.generate import Generator
+
+        gen = Generator.load(model, device=device)
+        try:
+            sizes = [int(v) for v in _split_list(lengths)] or default_lengths(gen.context_length)
+        except ValueError:
+            raise typer.BadParameter(f"--length takes whole numbers of tokens (got {lengths})") from None
+        with _progress() as bar:
+            task = bar.add_task("passkey trials", total=len(sizes) * trials)
+            results = run_passkey(gen, sizes, trials, seed, progress=lambda: bar.advance(task))
+        t = Table(title=f"passkey retrieval: {gen.name} (context {gen.context_length})")
+        for col in ("length", "accuracy", "correct / trials"):
+            t.add_column(col)
+        for length, row in results["lengths"].items():
+            t.add_row(length, f"{row['accuracy']:.2f}", f"{row['correct']} / {row['trials']}")
+        console.print(t)
+        _save(out, results)
