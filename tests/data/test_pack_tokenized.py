@@ -70,3 +70,15 @@ def test_bad_documents_are_rejected(tmp_path):
         pack_token_documents([TokenDocument([1, 5, 2]), TokenDocument([1, 2], loss_mask=[1, 1, 1])], tmp_path, **common)
     with pytest.raises(DataError, match="outside"):
         pack_token_documents([TokenDocument([1, 500, 2])], tmp_path, **common)
+
+
+def test_without_validation_the_val_split_is_empty_but_readable(tmp_path, chats):
+    from pintsize.data.loader import eval_batches
+    from pintsize.errors import PintsizeError
+
+    meta = pack_token_documents(chats[:5], tmp_path, vocab_size=1024, bos_id=1, eos_id=2, pad_id=None, config=PackConfig(val_fraction=0.0))
+    assert meta["splits"]["val"] == {"documents": 0, "tokens": 0, "sources": {}, "shards": []}
+    assert list(eval_batches(tmp_path, "val", 16, 2)) == []
+    with pytest.raises(PintsizeError, match="split 'val' has no documents"):
+        TokenLoader(tmp_path, split="val")
+    assert sum(b["input_ids"].numel() for b in islice(TokenLoader(tmp_path, seq_len=16, batch_size=2), 3)) == 96

@@ -111,8 +111,8 @@ def _read_parquet(file: Path, progress: Callable[[int], None]) -> Iterator[Recor
     row = 0
     for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=["text", "source"] if has_source else ["text"]):
         # As bytes, so that invalid UTF-8 is ours to replace rather than an exception.
-        texts = batch.column(0).cast(pa.large_binary()).to_pylist()
-        sources = batch.column(1).to_pylist() if has_source else [None] * len(texts)
+        texts = batch.column("text").cast(pa.large_binary()).to_pylist()
+        sources = batch.column("source").to_pylist() if has_source else [None] * len(texts)
         for raw, source in zip(texts, sources):
             text, replaced = _decode(raw or b"")
             yield Record(text, source if isinstance(source, str) and source else default_source, f"{file}:row {row}", replaced)
