@@ -51,6 +51,7 @@ SHAPES = {"1.5-pints-2k": 8, "0.12-pint": 32}  # model -> micro-batch
 TARGETS = {"1.5-pints-2k": 58_000, "0.12-pint": 650_000}  # tokens/s, DESIGN.md
 LITGPT_COMPILED = {"1.5-pints-2k": 53_000, "0.12-pint": 567_000}
 BOS, EOS = 1, 2  # the Pints tokenizer's
+EAGER_LOSS_ATOL = 0.02
 
 # Kernel names -> what they do, for the profile summary (first match wins).
 KERNEL_KINDS = (
@@ -142,7 +143,7 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
     first = next(data)
     eager_loss = first_step_loss_eager(model, first, attention, device)  # before the trainer compiles the blocks
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(model, LMObjective(compile=args.compile), train_cfg, env, Path(run_dir), None, total_steps=total_steps)
+        trainer = Trainer(model, LMObjective(compile=args.compile), train_cfg, env, Path(run_dir), None, None, total_steps)
 
         def step(batch=None):
             return trainer.train_step([batch if batch is not None else next(data)])
@@ -180,6 +181,9 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
         "prepare_ms": prepare_ms,
         "loss_first_step": first_loss,
         "loss_first_step_eager": eager_loss,
+        # bf16 forward passes agree to ~1e-3 here; a wrong kernel (e.g. a mis-strided attention
+        # input) is off by whole units
+        "loss_matches_eager": abs(first_loss - eager_loss) < EAGER_LOSS_ATOL,
         f"loss_after_{args.warmup + args.steps}_steps": result.loss,
         "skipped_steps": trainer.skipped_steps,
         "target_tokens_per_s": TARGETS.get(model_name) if not args.smoke else None,
@@ -264,7 +268,7 @@ def print_report(results: list[dict], device_name: str) -> None:
             f"{r['tokens_per_s'] / target:.2f}x" if target else "-",
             f"{r['peak_memory_gib']:.1f}" if r["peak_memory_gib"] is not None else "-",
             f"{r[loss_key]:.4f} ({loss_key.split('_')[2]})",
-            f"{r['loss_first_step']:.4f} ({r['loss_first_step_eager']:.4f})",
+            f"{r['loss_first_step']:.4f} ({r['loss_first_step_eager']:.4f})" + ("" if r["loss_matches_eager"] else " MISMATCH"),
             f"{r['profile_device_busy']:.0%}" if r.get("profile_device_busy") is not None else "-",
         )
     console = Console(width=180)  # logs are read after the fact: never wrap the table to 80 columns

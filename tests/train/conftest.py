@@ -1,6 +1,11 @@
 import pytest
+import torch
 
 from train_helpers import build_data
+
+# The tiny models gain nothing from a second thread, and OpenMP threads that spin while other
+# processes hold the cores make a shared 2-core machine many times slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

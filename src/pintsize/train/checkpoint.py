@@ -7,7 +7,8 @@ position and RNG states).
 
 A save is atomic: everything is written under `step-NNNNNNN.tmp/` and renamed only when every
 rank has finished, so a kill during a save leaves the previous checkpoint untouched and the
-`.tmp` directory is ignored (and removed) by the next run.
+`.tmp` directory is ignored (and removed) by the next run. Every rank writes into the same
+directory, so a run over several nodes needs a filesystem they share.
 """
 
 from __future__ import annotations

@@ -82,8 +82,8 @@ class Trainer:
         env: DistEnv,
         run_dir: Path,
         train_data: TrainData | None,
-        val_data: Callable[[], Iterable[dict]] | None = None,
-        total_steps: int = 1,
+        val_data: Callable[[], Iterable[dict]] | None,
+        total_steps: int,
         flops_per_token: float | None = None,
         section: str = "pretrain",
     ):
