@@ -92,6 +92,14 @@ def real_records() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def seed_examples() -> tuple[list[dict], list[dict]]:
+    """Seed training documents for the quality model, disjoint from the corpus under review:
+    (textbook-like: more stdlib documentation, not textbook-like: more chat conversations)."""
+    n = DOCS_PER_SOURCE
+    return pydoc_documents(limit=2 * n)[n:], chat_records(2 * n)[n:]
+
+
+@pytest.fixture(scope="session")
 def corpus(tmp_path_factory, real_records) -> Path:
     scores = np.random.default_rng(0).random(len(real_records))
     return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus", real_records, scores)

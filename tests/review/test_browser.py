@@ -4,6 +4,8 @@ label documents with the keyboard only, undo, and find it all in the database an
 import pytest
 
 from pintsize.review import audit
+from pintsize.review.curve import CurvePoint, store_learning_curve
+from pintsize.review.labeling import save_label
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
@@ -92,8 +94,13 @@ def test_sign_in_and_label_with_the_keyboard(browser, live_server, db, tokens, t
     assert relabel["old"] is None and relabel["new"] == {"label": 0, "educational_value": 2, "note": _label(db, first)[2]}
     assert log[2]["old"] == {"label": 1, "educational_value": 4, "note": ""} and log[2]["new"] is None
 
+    # the stats page: a second opinion on the first document, and a stored learning curve
+    save_label(db, "bob", first, 0, 3)
+    store_learning_curve(db, [CurvePoint(10, 0.6, 12), CurvePoint(20, 0.75, 12), CurvePoint(40, 0.9, 12)])
     page.goto(live_server + "/stats")
     page.wait_for_selector("#sources tbody tr")
     assert "python-docs" in page.inner_text("#sources") and "sharegpt" in page.inner_text("#sources")
+    assert "alice · bob" in page.inner_text("#agreement") and "100%" in page.inner_text("#agreement")
+    assert page.locator("#curve circle").count() == 3
     page.screenshot(path=str(tmp_path / "stats.png"), full_page=True)
     assert problems == []

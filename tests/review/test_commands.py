@@ -11,7 +11,7 @@ from pintsize.review.reviewers import hash_secret
 from pintsize.review.storage import ReviewDB
 
 runner = CliRunner()
-COMMANDS = ["serve", "queue", "add-reviewer", "reviewers", "revoke", "export", "stats"]
+COMMANDS = ["serve", "queue", "add-reviewer", "reviewers", "revoke", "export", "stats", "audit", "curve"]
 
 
 def flat(text: str) -> str:
@@ -20,7 +20,7 @@ def flat(text: str) -> str:
 
 
 def invoke(*args):
-    return runner.invoke(app, ["review", *map(str, args)], catch_exceptions=True)
+    return runner.invoke(app, ["review", *map(str, args)], catch_exceptions=True, env={"COLUMNS": "250"})
 
 
 def test_every_command_has_help():
@@ -68,6 +68,8 @@ def test_queue_export_and_stats(tmp_path, corpus):
     assert [json.loads(line)["label"] for line in out.read_text().splitlines()] == [1] * 5
     table = invoke("stats", "--db", db_path).output
     assert all(source in table for source in sources)
+    log = flat(invoke("audit", "--db", db_path, "--reviewer", "alice", "--limit", "3").output)
+    assert log.count("│ label │") == 3 and '"educational_value": 4' in log
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
-"""CLI: pintsize review serve | queue | add-reviewer | reviewers | revoke | export | stats | curve."""
+"""CLI: pintsize review serve | queue | add-reviewer | reviewers | revoke | export | stats | audit | curve."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -46,9 +47,11 @@ def _fill_queue(db, corpus: Path, config, quality_model: Path | None) -> None:
 
     with console.status(f"reading {corpus} and sampling ({config.strategy})…"):
         result = enqueue(db, corpus, config, quality_model)
-    table = Table(title=f"added {result.added} documents ({result.double} double-review) of {result.corpus_documents}")
-    table.add_column("source")
-    table.add_column("added", justify="right")
+    console.print(
+        f"added {result.added} documents to the queue ({result.double} for two reviewers), "
+        f"chosen from {result.corpus_documents} in {corpus}"
+    )
+    table = Table("source", "added")
     for source, n in result.by_source.items():
         table.add_row(source, str(n))
     console.print(table)
@@ -185,3 +188,49 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             value_kappa = "" if a["educational_kappa"] is None else f"{a['educational_kappa']:.3f}"
             pairs.add_row(" · ".join(a["reviewers"]), str(a["documents"]), f"{a['agreement']:.0%}", kappa, value_kappa)
         console.print(pairs)
+
+    @review.command("audit")
+    def audit_cmd(
+        db_path: Path = DB,
+        reviewer: str = typer.Option(None, help="only this reviewer's entries"),
+        doc_id: str = typer.Option(None, "--doc", help="only entries about this document id"),
+        limit: int = typer.Option(50, min=1, help="how many of the newest entries to show"),
+    ) -> None:
+        """Show the audit log, newest first: who did what, when, and the value before and after."""
+        from pintsize.review import audit
+        from pintsize.review.storage import ReviewDB
+
+        with ReviewDB(db_path, create=False).read() as conn:
+            entries = audit.entries(conn, reviewer=reviewer, doc_id=doc_id, limit=limit)
+        table = Table("#", "when (UTC)", "who", "action", "document", "before", "after")
+        for e in entries:
+            before = "" if e["old"] is None else json.dumps(e["old"])
+            after = "" if e["new"] is None else json.dumps(e["new"])
+            table.add_row(str(e["id"]), e["ts"][:19], e["reviewer"] or "(admin)", e["action"], e["doc_id"] or "", before, after)
+        console.print(table)
+
+    @review.command("curve")
+    def curve_cmd(
+        db_path: Path = DB,
+        positives: list[Path] = typer.Option([], "--pos", help="seed positive documents (files, directories or corpora), repeatable"),
+        negatives: list[Path] = typer.Option([], "--neg", help="seed negative documents, repeatable"),
+        points: int = typer.Option(6, min=1, help="how many label counts to train at"),
+        test_fraction: float = typer.Option(0.25, min=0.01, max=0.9, help="share of labelled documents held out"),
+        threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="score at or above which the classifier accepts"),
+        seed: int = typer.Option(0, help="seed of the held-out split and the training"),
+    ) -> None:
+        """Retrain the quality classifier on growing numbers of human labels and store its held-out
+        accuracy for the stats page."""
+        from pintsize.review.curve import learning_curve, store_learning_curve
+        from pintsize.review.export import label_records
+        from pintsize.review.storage import ReviewDB
+
+        db = ReviewDB(db_path, create=False)
+        records = label_records(db, "consensus").records
+        with console.status(f"training on up to {len(records)} labels…"):
+            curve = learning_curve(records, positives, negatives, points, test_fraction, threshold, seed)
+        store_learning_curve(db, curve)
+        table = Table("labels", "held-out accuracy", "held-out documents", title="quality classifier vs human labels")
+        for p in curve:
+            table.add_row(str(p.n_labels), f"{p.accuracy:.3f}", str(p.n_test))
+        console.print(table)

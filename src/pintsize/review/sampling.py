@@ -7,7 +7,8 @@
 - random: a uniform sample, for auditing what the pipeline keeps.
 
 All are reproducible from the seed. Double annotation is decided per document id by a hash,
-so the same document gets the same decision whichever queue it lands in.
+so the same document gets the same decision whichever queue it lands in (the learning curve
+picks its held-out documents the same way).
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def select(
     return eligible[order][: config.size].tolist()
 
 
+def uniform_of(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by `key` and `seed`, uniformly spread over keys (from a hash)."""
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 def needs_second_review(doc_id: str, fraction: float, seed: int) -> bool:
-    """True for about `fraction` of all ids: a uniform number from the id's hash, under `fraction`."""
-    digest = hashlib.blake2b(f"{seed}:{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < fraction
+    """True for about `fraction` of all ids, always the same for the same id and seed."""
+    return uniform_of(doc_id, seed) < fraction

@@ -6,8 +6,6 @@ import itertools
 import math
 from collections import defaultdict
 
-from sklearn.metrics import cohen_kappa_score
-
 from pintsize.review.storage import ReviewDB
 
 
@@ -15,6 +13,8 @@ def _kappa(a: list[int], b: list[int], **kwargs) -> float | None:
     """Cohen's kappa, or None where it is undefined (both reviewers gave one same answer throughout)."""
     if len(set(a) | set(b)) < 2:
         return None
+    from sklearn.metrics import cohen_kappa_score  # imported here: it takes seconds, the app starts without it
+
     value = cohen_kappa_score(a, b, **kwargs)
     return None if math.isnan(value) else float(value)
 

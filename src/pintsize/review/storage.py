@@ -145,8 +145,3 @@ class ReviewDB:
             conn.execute("COMMIT")
         finally:
             conn.close()
-
-    def get_meta(self, key: str) -> str | None:
-        with self.read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None

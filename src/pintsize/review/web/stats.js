@@ -35,7 +35,7 @@ function svg(tag, attrs, text) {
 function drawCurve(points) {
   const plot = document.getElementById("curve");
   plot.replaceChildren();
-  const [w, h, left, bottom, top, right] = [640, 260, 48, 32, 12, 16];
+  const [w, h, left, bottom, top, right] = [640, 260, 48, 40, 12, 16];
   plot.classList.toggle("hidden", points.length === 0);
   if (points.length === 0) return;
   const maxN = Math.max(...points.map((p) => p.n_labels));
@@ -45,9 +45,10 @@ function drawCurve(points) {
     plot.append(svg("line", { x1: left, x2: w - right, y1: y(acc), y2: y(acc), class: "grid" }));
     plot.append(svg("text", { x: left - 6, y: y(acc) + 4, "text-anchor": "end", class: "axis" }, acc.toFixed(2)));
   }
-  plot.append(svg("text", { x: (w + left) / 2, y: h - 6, "text-anchor": "middle", class: "axis" }, `human labels used for training (max ${maxN})`));
+  plot.append(svg("text", { x: (w + left) / 2, y: h - 6, "text-anchor": "middle", class: "axis" }, "human labels used for training"));
   plot.append(svg("polyline", { points: points.map((p) => `${x(p.n_labels)},${y(p.accuracy)}`).join(" "), class: "line" }));
   for (const p of points) {
+    plot.append(svg("text", { x: x(p.n_labels), y: h - bottom + 14, "text-anchor": "middle", class: "axis" }, String(p.n_labels)));
     const dot = svg("circle", { cx: x(p.n_labels), cy: y(p.accuracy), r: 4, class: "dot" });
     dot.append(svg("title", {}, `${p.n_labels} labels: ${fmt(p.accuracy)}`));
     plot.append(dot);
@@ -68,7 +69,7 @@ signOutButton("sign-out");
   );
   fillTable(
     "curve-table",
-    stats.learning_curve.map((p) => [p.n_labels, fmt(p.accuracy), p.n_test, p.computed]),
+    stats.learning_curve.map((p) => [p.n_labels, fmt(p.accuracy), p.n_test, p.computed.slice(0, 19).replace("T", " ")]),
     "not computed yet: run pintsize review curve",
   );
   drawCurve(stats.learning_curve);
