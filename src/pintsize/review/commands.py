@@ -66,7 +66,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def serve(
         corpus: Path = CORPUS,
         db_path: Path = DB,
-        host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 for every interface)"),
+        host: str = typer.Option(
+            "127.0.0.1", help="address to listen on (0.0.0.0 for every interface; put a TLS proxy in front for remote reviewers)"
+        ),
         port: int = typer.Option(8765, min=1, max=65535, help="port to listen on"),
         strategy: Literal["stratified", "threshold", "random"] = STRATEGY,
         size: int = SIZE,
