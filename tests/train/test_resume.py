@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from pintsize.artifacts import read_manifest
 from pintsize.errors import CheckpointError
 from train_helpers import make_trainer, read_metrics, series, train_config
 
@@ -36,9 +37,11 @@ def test_resume_after_sigkill_gives_the_same_loss_at_every_step(tmp_path, data):
     killed_in_save = run(out, data, "--kill-in-save", "16")  # resumes at 8, dies while saving 16
     assert killed_in_save.returncode == -signal.SIGKILL
     assert checkpoints(partial) == ["step-0000008", "step-0000016.tmp"]
-    done = run(out, data)  # resumes at 8 again
+    # resumes at 8 again: how many checkpoints to keep is not part of the run's identity
+    done = run(out, data, "--keep-last", "3")
     assert done.returncode == 0, done.stderr
-    assert not partial.exists() and checkpoints(out) == ["step-0000016", "step-0000024"]  # keep_last = 2
+    assert not partial.exists() and checkpoints(out) == ["step-0000008", "step-0000016", "step-0000024"]
+    assert read_manifest(out)["execution"]["keep_last"] == 3
 
     losses = series(out, "loss")
     assert sorted(losses) == list(range(1, 25))

@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("tokenizer", type=Path)
     p.add_argument("--steps", type=int, default=24)
     p.add_argument("--micro-batch", type=int, default=4)
+    p.add_argument("--keep-last", type=int, default=2)
     p.add_argument("--kill-after-step", type=int)
     p.add_argument("--kill-in-save", type=int, help="SIGKILL after the sharded state is written, before the rename")
     args = p.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
         checkpoint.atomic_write_json = atomic_write_json
 
     recipe = parse_recipe(recipe_dict(max_steps=args.steps, micro_batch_size=args.micro_batch, global_batch_tokens=4 * 64,
-                                      ckpt_every=8, keep_last=2, val_every=8))
+                                      ckpt_every=8, keep_last=args.keep_last, val_every=8))
     run_pretrain(recipe, args.shards, args.tokenizer, args.out, device="cpu")
 
 

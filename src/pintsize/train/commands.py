@@ -41,4 +41,28 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out = out or recipe.stage_dir("pretrain")
         result = run_pretrain(recipe, shards, tokenizer, out, device=device)
         if os.environ.get("RANK", "0") == "0":
-            console.print(f"[green]pretrained[/] {result}")
+            print_summary(result)
+
+
+def print_summary(artifact: Path) -> None:
+    from rich.table import Table
+
+    from pintsize.artifacts import read_manifest
+
+    stats = read_manifest(artifact)["stats"]
+    table = Table(title=f"trained: {artifact}", show_header=False)
+    rows = [
+        ("steps / skipped", f"{stats['steps']:,} / {stats['skipped_steps']}"),
+        ("tokens", f"{stats['tokens']:,}"),
+        ("final training loss", _fmt(stats["final_loss"])),
+        ("final validation loss", _fmt(stats["final_val_loss"])),
+        ("tokens/s (this session, all devices)", _fmt(stats["tokens_per_s"], "{:,.0f}")),
+        ("model", str(artifact / "model")),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _fmt(value, spec: str = "{:.4f}") -> str:
+    return "-" if value is None else spec.format(value)

@@ -13,7 +13,7 @@ from pintsize.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_config
 from pintsize.model.config import ModelConfig
 from pintsize.recipe import Recipe
 from pintsize.train.objective import LMObjective
-from pintsize.train.stage import MODEL_DIR, TrainingStage, run_training_stage
+from pintsize.train.stage import MODEL_DIR, TrainingStage, fingerprinted, run_training_stage
 
 # What context extension may change; everything else must match the model it starts from.
 EXTENSION_FIELDS = {"name", "block_size", "rope_base", "rope_scaling"}
@@ -94,7 +94,7 @@ def run_pretrain(recipe: Recipe, shards: Path, tokenizer: Path, out: Path, devic
         val_data=val_data,
         out=Path(out),
         inputs=inputs,
-        artifact_config={"model": model_config.model_dump(mode="json"), "pretrain": cfg.model_dump(mode="json")},
+        artifact_config={"model": model_config.model_dump(mode="json"), "pretrain": fingerprinted(cfg)},
         init_state=init_state,
         init_source=str(init_dir / WEIGHTS_FILE) if init_dir else "",
         tokenizer_dir=tokenizer,

@@ -27,6 +27,16 @@ from pintsize.train.trainer import Trainer, TrainData, total_steps
 
 MODEL_DIR = "model"
 
+# How a run executes rather than what it computes: rerunning with these changed (say, without
+# torch.compile after a compiler crash) resumes the interrupted run instead of starting afresh.
+# The manifest records them under "execution".
+EXECUTION_FIELDS = ("compile", "activation_checkpointing", "log_every", "ckpt_every", "keep_last", "val_every", "val_tokens")
+
+
+def fingerprinted(config: TrainConfig) -> dict:
+    """The part of a training config that decides the trained model (for the artifact's fingerprint)."""
+    return config.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
+
 
 @dataclass
 class TrainingStage:
@@ -40,7 +50,7 @@ class TrainingStage:
     val_data: Callable[[DistEnv], Callable[[], Iterable[dict]] | None]  # a factory of finite passes, or None
     out: Path
     inputs: Mapping[str, Path]  # hashed into the fingerprint and recorded in the manifest
-    artifact_config: dict  # everything that, changed, must start the run afresh
+    artifact_config: dict  # everything that, changed, must start the run afresh (see `fingerprinted`)
     init_state: dict[str, torch.Tensor] | None = None  # weights to start from (context extension, fine-tuning)
     init_source: str = ""
     tokenizer_dir: Path | None = None  # copied into model/tokenizer
@@ -59,6 +69,7 @@ def run_training_stage(stage: TrainingStage, device: str | None = None) -> Path:
     env = init_distributed(device)
     try:
         writer = ArtifactWriter(stage.out, stage.stage, stage.artifact_config, inputs=dict(stage.inputs))
+        writer.extra["execution"] = {k: getattr(stage.config, k) for k in EXECUTION_FIELDS}
         with contextlib.ExitStack() as stack:
             if env.is_main:
                 stack.enter_context(writer)
