@@ -30,6 +30,7 @@ import re
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -191,11 +192,16 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
         **profile,
     }
     del trainer, model
+    release(device)
+    return out
+
+
+def release(device: torch.device) -> None:
+    """Free the last variant's model, optimizer and compiled graphs before the next one."""
     gc.collect()
-    if cuda:
+    if device.type == "cuda":
         torch.cuda.empty_cache()
     torch._dynamo.reset()
-    return out
 
 
 def first_step_loss_eager(model: Llama, batch: dict, attention: str, device: torch.device) -> float:
@@ -299,23 +305,37 @@ def main() -> None:
         return
     if args.tokens is None:
         p.error("--tokens FILE.npy is required (make one with --make-tokens)")
+    unknown = set(args.shapes.split(",")) - set(SHAPES) | set(args.attention.split(",")) - {"document", "causal"}
+    if unknown:
+        p.error(f"unknown shape or attention: {', '.join(sorted(unknown))}")
     tokens = np.load(args.tokens)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     args.seq = SEQ
     if args.smoke:
         args.seq, args.warmup, args.steps, args.profile_steps = 128, 1, 2, min(args.profile_steps, 1)
-    results = []
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    summary = {"device": device_name, "torch": torch.__version__, "results": [], "failed": []}
     for name in args.shapes.split(","):
         micro_batch = 2 if args.smoke else SHAPES[name]
         for attention in args.attention.split(","):
-            results.append(run_shape(name, micro_batch, attention, tokens, args, device))
-            print(json.dumps({k: v for k, v in results[-1].items() if k != "profile_kernels"}), flush=True)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print_report(results, device_name)
-    summary = {"device": device_name, "torch": torch.__version__, "results": results}
-    if os.environ.get("OUT"):
-        (Path(os.environ["OUT"]) / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+            try:
+                result = run_shape(name, micro_batch, attention, tokens, args, device)
+            except Exception as e:  # one GPU session runs every variant: record a failure, go on
+                traceback.print_exc()
+                summary["failed"].append({"model": name, "attention": attention, "error": f"{type(e).__name__}: {e}"[:2000]})
+                result = None
+            if result is None:
+                release(device)  # outside the except block, whose traceback still holds the model
+                continue
+            summary["results"].append(result)
+            print(json.dumps({k: v for k, v in result.items() if k != "profile_kernels"}), flush=True)
+            if os.environ.get("OUT"):  # after every variant, so a run cut short still reports
+                (Path(os.environ["OUT"]) / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print_report(summary["results"], device_name)
+    for f in summary["failed"]:
+        print(f"FAILED {f['model']} / {f['attention']}: {f['error']}")
     print(json.dumps(summary))
+    sys.exit(1 if summary["failed"] else 0)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def test_smoke_run_reports_throughput_losses_and_a_profile(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     (result,) = summary["results"]
+    assert summary["failed"] == []
     assert result["tokens_per_s"] > 0 and result["mfu"] is None  # no peak FLOPs for a CPU
     # the engine's first step computes the same loss as the plain model: nothing learned yet, ln(32064) = 10.38
     assert result["loss_first_step"] == pytest.approx(result["loss_first_step_eager"], rel=1e-5) and result["loss_matches_eager"]

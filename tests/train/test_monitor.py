@@ -42,3 +42,10 @@ def test_tensorboard_gets_the_same_scalars(tmp_path, shards):
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
     assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["loss"] for r in read_metrics(tmp_path) if "loss" in r])
     assert [e.step for e in events.Scalars("val/loss")] == [0, 2, 4]
+
+
+def test_resume_drops_metrics_written_after_the_checkpoint_and_a_torn_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 7, "loss": 2.0}\n{"step": 8, "val_loss": 2.1}\n{"step": 9, "loss": 1.9}\n{"step": 10, "lo')
+    monitor.truncate_metrics(path, 8)
+    assert path.read_text() == '{"step": 7, "loss": 2.0}\n{"step": 8, "val_loss": 2.1}\n'

@@ -46,10 +46,18 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """On resume, drop records a killed run wrote after the checkpoint it resumes from."""
+    """On resume, drop records a killed run wrote after the checkpoint it resumes from (and a
+    last line torn by the kill)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= last_step]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("step", 0) <= last_step:
+            kept.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
