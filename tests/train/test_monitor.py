@@ -1,5 +1,7 @@
 """Progress reporting: the peak-FLOPs lookup, MFU in the metrics, TensorBoard scalars."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -49,3 +51,12 @@ def test_resume_drops_metrics_written_after_the_checkpoint_and_a_torn_line(tmp_p
     path.write_text('{"step": 7, "loss": 2.0}\n{"step": 8, "val_loss": 2.1}\n{"step": 9, "loss": 1.9}\n{"step": 10, "lo')
     monitor.truncate_metrics(path, 8)
     assert path.read_text() == '{"step": 7, "loss": 2.0}\n{"step": 8, "val_loss": 2.1}\n'
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_its_metrics_afresh(tmp_path, shards):
+    make_trainer(tmp_path, shards, train_config(max_steps=3, ckpt_every=100, val_every=100)).fit()
+    for ckpt in (tmp_path / "checkpoints").iterdir():  # as if killed before the final save
+        shutil.rmtree(ckpt)
+    make_trainer(tmp_path, shards, train_config(max_steps=3, ckpt_every=100, val_every=100)).fit()
+    assert [r["step"] for r in read_metrics(tmp_path) if "loss" in r] == [1, 2, 3]
+    assert [r["step"] for r in read_metrics(tmp_path) if "val_loss" in r] == [0, 3]

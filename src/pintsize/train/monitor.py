@@ -88,9 +88,12 @@ class Monitor:
 
         run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = run_dir / METRICS_FILE
-        truncate_metrics(self.metrics_path, start_step)
+        # Keep what the checkpoint we resume from had seen; a fresh start (a run killed before
+        # its first checkpoint) keeps nothing.
+        keep_through = start_step if start_step else -1
+        truncate_metrics(self.metrics_path, keep_through)
         self._metrics = open(self.metrics_path, "a", encoding="utf-8")
-        self._tb = SummaryWriter(str(run_dir / TB_DIR), purge_step=start_step + 1 if start_step else None)
+        self._tb = SummaryWriter(str(run_dir / TB_DIR), purge_step=keep_through + 1)
         self._progress = Progress(
             TextColumn("[bold]train"),
             BarColumn(bar_width=20),
