@@ -24,9 +24,12 @@ def lm(bpe_model_dir):
     return PintsizeLM(Generator.load(bpe_model_dir, device="cpu"), batch_size=16)
 
 
-def test_unknown_task_names_the_task_and_suggests(lm, eval_data):
+def test_unknown_task_or_uncached_dataset_is_explained(lm, eval_data, monkeypatch):
     with pytest.raises(PintsizeError, match=r"unknown lm-eval task 'pintsize_helaswag' \(did you mean pintsize_hellaswag"):
         run_harness(lm, ["pintsize_helaswag"], data_dir=eval_data)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(PintsizeError, match=r"tasks arc_challenge: a dataset is not available offline .*\(preset 'local'\)"):
+        run_harness(lm, ["arc_challenge"], limit=1)
 
 
 def test_local_arc_and_gsm8k_tasks_run(lm, eval_data):

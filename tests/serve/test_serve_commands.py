@@ -37,3 +37,27 @@ def test_export_gguf_writes_the_file(model_dir, tmp_path):
     result = runner.invoke(app, ["export", "gguf", str(model_dir), str(tmp_path / "m.gguf")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.gguf").read_bytes()[:4] == b"GGUF"
+
+
+def test_serve_command_answers_with_its_api_key(model_dir):
+    import re
+    import time
+
+    import httpx
+
+    env = {**os.environ, "SERVE_TEST_KEY": "k-123", "COLUMNS": "300"}
+    proc = subprocess.Popen([sys.executable, "-m", "pintsize", "serve", str(model_dir), "--port", "0", "--name", "tiny",
+                             "--api-key-env", "SERVE_TEST_KEY", "--device", "cpu"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline, url = time.monotonic() + 60, None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if m := re.search(r"Uvicorn running on (http://\S+)", line):
+                url = m.group(1)
+        assert url, "the server did not start"
+        assert httpx.get(f"{url}/v1/models", timeout=10).status_code == 401
+        models = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer k-123"}, timeout=10).json()
+        assert models["data"][0]["id"] == "tiny"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -120,9 +120,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         for task, metrics in results["results"].items():
             for key, value in metrics.items():
                 if "," not in key or "_stderr" in key:
-                    continue
-                metric = key
-                t.add_row(task, _fmt(results["n-shot"].get(task)), metric, _fmt(value), _fmt(metrics.get(key.replace(",", "_stderr,", 1))))
+                    continue  # name, alias, sample_len; stderrs go in their own column
+                t.add_row(task, _fmt(results["n-shot"].get(task)), key, _fmt(value), _fmt(metrics.get(key.replace(",", "_stderr,", 1))))
         console.print(t)
         _save(out, results)
 

@@ -172,16 +172,22 @@ def run_harness(
         merged: dict = {"results": {}, "n-shot": {}, "n-samples": {}, "samples": {}, "headline": {}}
         for shots in dict.fromkeys(s for _, s in plan):  # one lm-eval run per shot count, in order
             names = [t for t, s in plan if s == shots]
-            out = simple_evaluate(
-                model=lm,
-                tasks=names,
-                num_fewshot=shots,
-                limit=limit,
-                task_manager=manager,
-                log_samples=log_samples,
-                apply_chat_template=apply_chat_template,
-                bootstrap_iters=0,
-            )
+            try:
+                out = simple_evaluate(
+                    model=lm,
+                    tasks=names,
+                    num_fewshot=shots,
+                    limit=limit,
+                    task_manager=manager,
+                    log_samples=log_samples,
+                    apply_chat_template=apply_chat_template,
+                    bootstrap_iters=0,
+                )
+            except ConnectionError as e:  # `datasets` reports a dataset missing from the offline cache so
+                raise PintsizeError(
+                    f"tasks {', '.join(names)}: a dataset is not available offline ({e}); hub tasks need their "
+                    "datasets in the local Hugging Face cache beforehand, or use the local tasks (preset 'local')"
+                ) from None
             for key in ("results", "n-shot", "n-samples"):
                 merged[key].update(out.get(key, {}))
             merged["samples"].update(out.get("samples", {}))
