@@ -219,6 +219,7 @@ def summarize(data: MTBenchData, judgments_log: Path) -> dict:
         c: {"turn1": mean(v["turn1"]), "turn2": mean(v["turn2"]), "score": mean(v["turn1"] + v["turn2"]),
             "scored": len(v["turn1"]) + len(v["turn2"]), "unscored": v["unscored"]}
         for c, v in rows.items()
+        if v["turn1"] or v["turn2"] or v["unscored"]  # categories with no judgment yet (--limit) are left out
     }
     return {
         "score": mean(scores_all),
