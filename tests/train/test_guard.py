@@ -20,7 +20,7 @@ def test_guard_rules():
     assert g.check(10, 11.9, 1.0).ok  # below 3x the mean of six 4.0s
     verdict = g.check(11, 15.5, 1.0)  # above 3x the mean of six 4.0s and 11.9 (15.39)
     assert not verdict.ok and "3x the recent mean" in verdict.reason
-    with pytest.raises(TrainingDiverged, match=r"2 steps in a row.*step 11.*step 12: loss is inf.*\[pretrain.optimizer\].lr"):
+    with pytest.raises(TrainingDiverged, match=r"2 steps in a row.*step 11.*step 12: loss is inf"):
         g.check(12, math.inf, 1.0)
 
 
@@ -55,7 +55,9 @@ def test_bad_steps_are_skipped_and_logged(tmp_path, shards):
 
 
 def test_too_many_bad_steps_stop_the_run(tmp_path, shards):
-    t = make_trainer(tmp_path, shards, train_config(max_steps=9, max_bad_steps=3), objective=Poisoned({4: math.inf, 5: math.nan, 6: math.inf}))
-    with pytest.raises(TrainingDiverged, match="3 steps in a row were skipped"):
+    cfg = train_config(max_steps=9, max_bad_steps=3, ckpt_every=2)
+    t = make_trainer(tmp_path, shards, cfg, objective=Poisoned({4: math.inf, 5: math.nan, 6: math.inf}))
+    with pytest.raises(TrainingDiverged, match=r"3 steps in a row were skipped .* checkpoint, .*step-0000004, is kept: "
+                                               r"rerunning resumes there\. Raising \[pretrain\]\.spike_threshold"):
         t.fit()
     assert t.step == 6

@@ -53,9 +53,7 @@ class DivergenceGuard:
         if len(self.bad_in_a_row) >= self.max_bad:
             raise TrainingDiverged(
                 f"training diverged: {len(self.bad_in_a_row)} steps in a row were skipped "
-                f"({'; '.join(self.bad_in_a_row)}). Resume from the last checkpoint with a lower "
-                f"[{self.section}.optimizer].lr or grad_clip, or raise [{self.section}].spike_threshold "
-                "or max_bad_steps."
+                f"({'; '.join(self.bad_in_a_row)})."
             )
         return Verdict(False, reason)
 

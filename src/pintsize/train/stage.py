@@ -27,10 +27,14 @@ from pintsize.train.trainer import Trainer, TrainData, total_steps
 
 MODEL_DIR = "model"
 
-# How a run executes rather than what it computes: rerunning with these changed (say, without
-# torch.compile after a compiler crash) resumes the interrupted run instead of starting afresh.
-# The manifest records them under "execution".
-EXECUTION_FIELDS = ("compile", "activation_checkpointing", "log_every", "ckpt_every", "keep_last", "val_every", "val_tokens")
+# How a run executes and reports rather than what it computes: rerunning with these changed (say,
+# without torch.compile after a compiler crash, or with a higher spike threshold after the guard
+# stopped it) resumes the interrupted run instead of starting afresh. The manifest records them
+# under "execution".
+EXECUTION_FIELDS = (
+    "compile", "activation_checkpointing", "log_every", "ckpt_every", "keep_last", "val_every", "val_tokens",
+    "spike_threshold", "max_bad_steps",
+)
 
 
 def fingerprinted(config: TrainConfig) -> dict:

@@ -25,7 +25,7 @@ from pintsize.model.masks import flex_document_mask
 from pintsize.train.checkpoint import CheckpointManager
 from pintsize.train.config import TrainConfig
 from pintsize.train.distributed import DistEnv
-from pintsize.train.guard import DivergenceGuard
+from pintsize.train.guard import DivergenceGuard, TrainingDiverged
 from pintsize.train.monitor import Monitor
 from pintsize.train.objective import Objective
 from pintsize.train.optim import build_optimizer
@@ -111,7 +111,8 @@ class Trainer:
         # scores), and building its block mask eagerly costs a B x T x T pass per micro-batch.
         self.flex = env.device.type == "cuda" and config.compile and config.document_mask
         self.block_mask = torch.compile(flex_document_mask) if self.flex else None
-        self.step = 0
+        self.step = self.start_step = 0
+        self.t0 = time.perf_counter()  # reset by fit: the summary's throughput is this session's
         self.skipped_steps = 0
         self.last_loss: float | None = None
         self.last_val_loss: float | None = None
@@ -268,7 +269,10 @@ class Trainer:
                 if batches is None:
                     monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
                     break
-                r = self.train_step(batches)
+                try:
+                    r = self.train_step(batches)
+                except TrainingDiverged as e:
+                    raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
                 last = r.step == self.total_steps
                 monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log=r.step % self.config.log_every == 0 or last)
                 if r.skipped:
@@ -287,6 +291,14 @@ class Trainer:
                 self.save_checkpoint()
         finally:
             monitor.close()
+
+    def _after_divergence(self) -> str:
+        latest = self.checkpoints.latest()
+        where = f"The newest checkpoint, {latest}, is kept" if latest else "No checkpoint was written yet"
+        return (
+            f"{where}: rerunning resumes there. Raising [{self.section}].spike_threshold or max_bad_steps "
+            f"keeps the run; changing [{self.section}.optimizer] (a lower lr or grad_clip) starts it afresh."
+        )
 
     def _validate(self, monitor: Monitor) -> None:
         result = self.validate()
