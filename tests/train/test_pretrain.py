@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pintsize.artifacts import read_manifest
 from pintsize.cli import app
-from pintsize.errors import DataError, RecipeError
+from pintsize.errors import CheckpointError, DataError, RecipeError
 from pintsize.model.checkpoint import load_model
 from pintsize.recipe import parse_recipe
 from pintsize.train.pretrain import resolve_model, run_pretrain
@@ -66,6 +66,14 @@ def test_only_context_fields_may_change_when_starting_from_a_model(trained):
     d["model"] |= {"n_layer": 3, "rope_base": 1e5}
     with pytest.raises(RecipeError, match=r"n_layer \(2 -> 3\); only block_size, rope_base, rope_scaling may change"):
         resolve_model(parse_recipe(d), VOCAB)
+
+
+def test_init_from_must_hold_a_model(tmp_path, trained):
+    with pytest.raises(CheckpointError, match="init_from is not a model directory"):
+        resolve_model(parse_recipe(recipe_dict(init_from=str(tmp_path))), VOCAB)
+    shutil.copy(trained / "model/model_config.json", tmp_path)
+    with pytest.raises(CheckpointError, match="init_from has no model.safetensors"):
+        resolve_model(parse_recipe(recipe_dict(init_from=str(tmp_path))), VOCAB)
 
 
 def test_sequences_longer_than_the_model_are_refused():

@@ -60,7 +60,10 @@ def resolve_model(recipe: Recipe, vocab: int) -> tuple[ModelConfig, dict[str, to
             f"[model] differs from the init_from model {src} in {', '.join(differ)}; "
             f"only {', '.join(sorted(EXTENSION_FIELDS - {'name'}))} may change when continuing a model"
         )
-    return config, load_file(str(src / WEIGHTS_FILE)), src
+    weights = src / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{src}: [pretrain].init_from has no {WEIGHTS_FILE}")
+    return config, load_file(str(weights)), src
 
 
 def run_pretrain(recipe: Recipe, shards: Path, tokenizer: Path, out: Path, device: str | None = None) -> Path:
