@@ -318,6 +318,8 @@ def main() -> None:
     for name in args.shapes.split(","):
         micro_batch = 2 if args.smoke else SHAPES[name]
         for attention in args.attention.split(","):
+            print(f"== {name} / {attention} attention, micro-batch {micro_batch} x {args.seq}: building, compiling, "
+                  f"{args.warmup} warm-up + {args.steps} timed + {args.profile_steps} profiled steps", flush=True)
             try:
                 result = run_shape(name, micro_batch, attention, tokens, args, device)
             except Exception as e:  # one GPU session runs every variant: record a failure, go on
