@@ -17,7 +17,7 @@ import torch
 from pintsize.errors import CheckpointError
 from pintsize.model.checkpoint import load_model, save_model
 from pintsize.model.config import ModelConfig
-from pintsize.model.gguf import export_gguf, permute_for_gguf, unpermute_from_gguf
+from pintsize.model.gguf import export_gguf, permute_for_gguf
 from pintsize.model.hf import to_hf_state_dict
 from pintsize.model.llama import Llama, apply_rotary, rotary_cos_sin
 from pintsize.tokenizer import TokenizerInfo, build_pints_tokenizer, load_tokenizer
@@ -47,6 +47,11 @@ def model_dir(request, tmp_path_factory):
         for p in model.parameters():
             p.mul_(5.0) if p.ndim == 2 else p.uniform_(0.5, 1.5)
     return save_model(model, cfg, root / "model", tokenizer_dir=tok)
+
+
+def unpermute_from_gguf(w: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Interleaved rows back to rotate-half rows (the inverse of permute_for_gguf)."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def field(reader, key):

@@ -133,7 +133,7 @@ class PintsizeLM(TemplateLM):
             # Keep room to generate (HFLM keeps max_length - max_gen_toks context tokens; a short
             # context would leave none, so at least half of it stays for the prompt).
             ids = self.tok_encode(context, left_truncate_len=self.max_length - min(max_new, self.max_length // 2))
-            text = self.generator.stream(ids, params).completion().text
+            text = self.generator.complete(ids, params).text
             text = postprocess_generated_text(text, until, None)
             out.append(text)
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)

@@ -124,7 +124,7 @@ def answer_questions(
                 reply, reason = "", "context_full"
             else:
                 params = SamplingParams(max_new_tokens=min(max_new_tokens, room), temperature=TEMPERATURE.get(q["category"], 0.7), seed=seed)
-                done_turn = gen.stream(ids, params).completion()
+                done_turn = gen.complete(ids, params)
                 reply, reason = done_turn.text, done_turn.finish_reason
             messages.append({"role": "assistant", "content": reply})
             turns.append(reply)

@@ -65,7 +65,7 @@ def run_passkey(
             key = rng.randint(10000, 99999)
             depth = t / (trials - 1) if trials > 1 else 0.5
             ids = build_prompt(gen, length - ANSWER_TOKENS, depth, key)
-            reply = gen.stream(ids, SamplingParams(max_new_tokens=ANSWER_TOKENS)).completion().text
+            reply = gen.complete(ids, SamplingParams(max_new_tokens=ANSWER_TOKENS)).text
             ok = first_number(reply) == key
             correct += ok
             answers.append({"depth": round(depth, 3), "key": key, "reply": reply, "correct": ok, "prompt_tokens": len(ids)})

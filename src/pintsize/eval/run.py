@@ -92,6 +92,6 @@ def samples(gen: Generator, prompts: list[str], max_new_tokens: int) -> list[dic
     for prompt in prompts:
         chat = bool(gen.tokenizer.chat_template)
         ids = gen.chat_prompt([{"role": "user", "content": prompt}]) if chat else gen.encode(prompt)
-        done = gen.stream(ids, SamplingParams(max_new_tokens=min(max_new_tokens, gen.context_length - len(ids)))).completion()
+        done = gen.complete(ids, SamplingParams(max_new_tokens=min(max_new_tokens, gen.context_length - len(ids))))
         out.append({"prompt": prompt, "chat": chat, "completion": done.text, "finish_reason": done.finish_reason})
     return out

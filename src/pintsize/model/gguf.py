@@ -33,11 +33,6 @@ def permute_for_gguf(w: torch.Tensor, n_head: int) -> torch.Tensor:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def unpermute_from_gguf(w: torch.Tensor, n_head: int) -> torch.Tensor:
-    """The inverse of `permute_for_gguf`."""
-    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
 def export_gguf(model_dir: str | Path, out_file: str | Path, dtype: str = "float16") -> Path:
     """Write `out_file` (atomically: a temporary name, then a rename)."""
     import gguf
