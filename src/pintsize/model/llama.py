@@ -92,7 +92,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, causal: bool
     if is_block_mask(mask):
         from torch.nn.attention.flex_attention import flex_attention
 
-        return flex_attention(q, k, v, block_mask=mask, enable_gqa=gqa)
+        # Compiled FlexAttention gave wrong results on strided (transposed) q/k/v in torch 2.13;
+        # contiguous inputs are correct and cost one copy.
+        return flex_attention(q.contiguous(), k.contiguous(), v.contiguous(), block_mask=mask, enable_gqa=gqa)
     if mask is not None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=gqa)
