@@ -1,9 +1,8 @@
-"""Parquet files of documents: the corpus parts, the rejects, and the shards' working files."""
+"""Parquet files of documents: rejects tables, metadata as JSON, atomic writes."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -41,27 +40,3 @@ def write_table(table: pa.Table, path: Path) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
-
-
-def corpus_files(path: Path) -> list[Path]:
-    """The data parts of a corpus artifact (or a single Parquet/JSONL file, or a directory of them)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    files = sorted((path / "data").glob("part-*.parquet")) or sorted(
-        [*path.glob("*.parquet"), *path.glob("*.jsonl")]
-    )
-    return files
-
-
-def iter_texts(path: Path, text_field: str = "text") -> Iterator[str]:
-    """The texts of a corpus, a Parquet file or a JSONL file (for training and scoring)."""
-    for f in corpus_files(path):
-        if f.suffix == ".parquet":
-            for batch in pq.ParquetFile(f).iter_batches(columns=[text_field]):
-                yield from (t for t in batch.column(0).to_pylist() if t)
-        else:
-            with open(f, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        yield json.loads(line)[text_field]

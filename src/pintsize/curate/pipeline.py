@@ -54,6 +54,7 @@ def run_curate(
         work.mkdir(exist_ok=True)
         decontam = _decontam_index(config, work)
         step = CurateShardStep(config, shards, work, decontam)
+        _forget_lost_shards(shards, work, art.dir / "logs")
         with _progress(len(shards), work):
             run_tasks(step, len(shards), art.dir / "logs", executor, address, workers)
         failed = [s.index for s in shards if not shard_dir(work, s.index).is_dir()]
@@ -71,6 +72,14 @@ def run_curate(
         shutil.rmtree(art.dir / "logs", ignore_errors=True)
         art.stats.update(sources=stats["sources"], shards=len(shards))
     return out
+
+
+def _forget_lost_shards(shards: list[ShardSpec], work: Path, logs: Path) -> None:
+    """A shard is done when its directory exists; drop datatrove's completion mark of any shard
+    whose directory is gone, so that the executor runs it again."""
+    for s in shards:
+        if not shard_dir(work, s.index).is_dir():
+            (logs / "completions" / f"{s.index:05d}").unlink(missing_ok=True)
 
 
 def _inputs(config: DataConfig) -> dict[str, Path]:
@@ -134,17 +143,8 @@ def _reduce_and_write(config: DataConfig, shards: list[ShardSpec], work: Path, o
     decisions = decide(index, config)
 
     funnel = Funnel()
-    pii: dict[str, Counter] = {}
-    decontam: dict[str, dict[str, int]] = {}
     for s in shards:
-        shard_stats = read_shard_stats(work, s.index)
-        funnel.add(shard_stats)
-        for src, counts in shard_stats["pii"].items():
-            pii.setdefault(src, Counter()).update(counts)
-        for name, c in shard_stats["decontamination"].items():
-            mine = decontam.setdefault(name, {"docs": 0, "ngrams": 0})
-            mine["docs"] += c["docs"]
-            mine["ngrams"] += c["ngrams"]
+        funnel.add(read_shard_stats(work, s.index))
 
     output = Counter()
     offset = 0
@@ -168,13 +168,14 @@ def _reduce_and_write(config: DataConfig, shards: list[ShardSpec], work: Path, o
     for name in names:
         sources[name]["output_docs"] = output[(name, "docs")]  # mixture repeats included
         sources[name]["output_tokens"] = output[(name, "tokens")]
+    funnel_stats = funnel.ordered()
+    contamination = funnel_stats.pop("decontamination")
     stats = {
         "token_unit": TOKEN_UNIT,
         "shards": len(shards),
         "sources": sources,
-        **funnel.ordered(),
-        "pii": {k: dict(v) for k, v in sorted(pii.items())},
-        "decontamination": {"mode": config.decontamination.mode, "sets": dict(sorted(decontam.items()))}
+        **funnel_stats,
+        "decontamination": {"mode": config.decontamination.mode, "sets": contamination}
         if config.decontamination.paths
         else None,
         **decisions.summary,

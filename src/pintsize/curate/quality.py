@@ -29,6 +29,15 @@ WEIGHTS_FILE = "weights.npz"
 FORMAT_VERSION = 1
 
 
+def hashed_counts(texts: Sequence[str], n_features: int, max_chars: int):
+    """Counts of word unigrams and bigrams (sklearn's default word pattern, lowercased), hashed
+    into n_features columns; rows are documents."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vectorizer = HashingVectorizer(ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None)
+    return vectorizer.transform([t[:max_chars] for t in texts])
+
+
 @dataclass
 class QualityModel:
     idf: np.ndarray
@@ -38,26 +47,19 @@ class QualityModel:
     max_chars: int = 100_000
     metadata: dict | None = None
 
-    def _vectorizer(self):
-        from sklearn.feature_extraction.text import HashingVectorizer
+    def _counts(self, texts: Sequence[str]):
+        return hashed_counts(texts, self.n_features, self.max_chars)
 
-        return HashingVectorizer(
-            ngram_range=(1, 2), n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float64
-        )
-
-    def _features(self, texts: Sequence[str]):
+    def _probability(self, counts) -> np.ndarray:
         from sklearn.feature_extraction.text import TfidfTransformer
 
         tfidf = TfidfTransformer(sublinear_tf=True)
         tfidf.idf_ = self.idf
-        return tfidf.transform(self._vectorizer().transform([t[: self.max_chars] for t in texts]))
+        return 1.0 / (1.0 + np.exp(-(tfidf.transform(counts) @ self.coef + self.intercept)))
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """Probability that each text is textbook-like: float64 in [0, 1]."""
-        if not len(texts):
-            return np.empty(0)
-        z = self._features(list(texts)) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        return self._probability(self._counts(list(texts))) if len(texts) else np.empty(0)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -96,14 +98,14 @@ class QualityModel:
         return cls(idf, coef, intercept, meta["n_features"], meta["max_chars"], extra)
 
 
-def _fit(texts: list[str], labels: np.ndarray, n_features: int, max_chars: int, c: float) -> QualityModel:
+def _fit(counts, labels: np.ndarray, n_features: int, max_chars: int, c: float) -> QualityModel:
+    """Fit idf and the regression on hashed counts (rows = documents)."""
     from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression
 
-    probe = QualityModel(np.ones(n_features), np.zeros(n_features), 0.0, n_features, max_chars)
-    counts = probe._vectorizer().transform([t[:max_chars] for t in texts])
     tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    # liblinear: exact on sparse, high-dimensional data and ~8x faster than lbfgs here.
+    clf = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", random_state=0)
     clf.fit(tfidf.transform(counts), labels)
     return QualityModel(tfidf.idf_, clf.coef_[0].copy(), float(clf.intercept_[0]), n_features, max_chars)
 
@@ -175,15 +177,16 @@ def train_quality_model(
     from sklearn.metrics import accuracy_score, roc_auc_score
     from sklearn.model_selection import train_test_split
 
+    hashed = hashed_counts(texts, n_features, max_chars)
     tr, te = train_test_split(np.arange(len(texts)), test_size=test_fraction, stratify=labels, random_state=seed)
-    held = _fit([texts[i] for i in tr], labels[tr], n_features, max_chars, c)
-    p = held.score([texts[i] for i in te])
+    held = _fit(hashed[tr], labels[tr], n_features, max_chars, c)
+    p = held._probability(hashed[te])
     heldout = {
         "n": int(len(te)),
         "accuracy": round(float(accuracy_score(labels[te], p >= 0.5)), 4),
         "auc": round(float(roc_auc_score(labels[te], p)), 4),
     }
-    model = _fit(texts, labels, n_features, max_chars, c)
+    model = _fit(hashed, labels, n_features, max_chars, c)
     model.metadata = {
         "examples": {"positive": n_pos, "negative": n_neg, **counts},
         "heldout": heldout,

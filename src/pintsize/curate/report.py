@@ -40,8 +40,9 @@ def _funnel_svg(stats: dict) -> str:
         ax.invert_yaxis()
         ax.set_title(f"{unit} left after each step" if unit == "docs" else f"{unit} ({stats['token_unit']})")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 6), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     buf = io.StringIO()
     matplotlib.rcParams["svg.hashsalt"] = "pintsize"  # stable element ids: same stats, same bytes
     fig.savefig(buf, format="svg", metadata={"Date": None})

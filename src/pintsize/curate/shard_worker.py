@@ -52,8 +52,6 @@ def process_shard(spec: ShardSpec, config: DataConfig, work: Path, decontam_inde
 
     key = (hash_config(config), str(decontam_index))
     steps: DocumentSteps = _cached(("steps", *key), lambda: DocumentSteps(config, decontam_index))
-    steps.pii_counts.clear()
-    steps.decontam_counts.clear()
     dedup = DedupKeys(config.dedup)
     source = config.sources[spec.source]
     funnel = Funnel()
@@ -69,10 +67,10 @@ def process_shard(spec: ShardSpec, config: DataConfig, work: Path, decontam_inde
 
     simple = [dedup.simplify(d.text) for d in kept] if (config.dedup.exact or config.dedup.near) else []
     columns = {
-        "id": [d.id for d in kept],
-        "text": [d.text for d in kept],
-        "source": [source.name] * len(kept),
-        "meta": [meta_json(d.metadata["meta"]) for d in kept],
+        "id": pa.array([d.id for d in kept], pa.string()),
+        "text": pa.array([d.text for d in kept], pa.string()),
+        "source": pa.array([source.name] * len(kept), pa.string()),
+        "meta": pa.array([meta_json(d.metadata["meta"]) for d in kept], pa.string()),
         "tokens": pa.array([words(d.text) for d in kept], pa.int64()),
         "exact_key": pa.array([dedup.exact_key(s) for s in simple] if config.dedup.exact else [0] * len(kept), pa.uint64()),
         "bands": pa.array(
@@ -91,12 +89,7 @@ def process_shard(spec: ShardSpec, config: DataConfig, work: Path, decontam_inde
     tmp.mkdir(parents=True)
     write_table(pa.table(columns), tmp / KEPT)
     write_table(rejects_table(rejects), tmp / REJECTS)
-    stats = {
-        **funnel.to_dict(),
-        "pii": {k: dict(v) for k, v in steps.pii_counts.items()},
-        "decontamination": dict(steps.decontam_counts),
-    }
-    atomic_write_json(tmp / STATS, stats)
+    atomic_write_json(tmp / STATS, funnel.to_dict())
     os.replace(tmp, final)
     return final
 

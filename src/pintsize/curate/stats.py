@@ -8,7 +8,7 @@ filtered = removed by any later step.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from pintsize.curate.records import Removed
 
@@ -28,6 +28,16 @@ class Funnel:
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, dict]] = defaultdict(lambda: defaultdict(_counts))
         self.examples: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self.pii: dict[str, Counter] = defaultdict(Counter)  # source -> masked items by kind
+        self.contamination: dict[str, dict[str, int]] = defaultdict(lambda: {"docs": 0, "ngrams": 0})  # eval set ->
+
+    def masked(self, source: str, counts: Counter) -> None:
+        self.pii[source].update(counts)
+
+    def contaminated(self, ngrams_per_set: dict[str, int]) -> None:
+        for name, n in ngrams_per_set.items():
+            self.contamination[name]["docs"] += 1
+            self.contamination[name]["ngrams"] += n
 
     def passed(self, step: str, source: str, tokens_in: int, tokens_out: int | None = None) -> None:
         c = self.steps[step][source]
@@ -49,6 +59,8 @@ class Funnel:
         return {
             "steps": {s: {src: dict(c) for src, c in by.items()} for s, by in self.steps.items()},
             "examples": {s: dict(by) for s, by in self.examples.items()},
+            "pii": {src: dict(c) for src, c in sorted(self.pii.items())},
+            "decontamination": dict(sorted(self.contamination.items())),
         }
 
     def add(self, other: dict) -> None:
@@ -65,6 +77,11 @@ class Funnel:
             for reason, items in by_reason.items():
                 mine = self.examples[step][reason]
                 mine.extend(items[: EXAMPLES_PER_RULE - len(mine)])
+        for source, counts in other["pii"].items():
+            self.pii[source].update(counts)
+        for name, c in other["decontamination"].items():
+            self.contamination[name]["docs"] += c["docs"]
+            self.contamination[name]["ngrams"] += c["ngrams"]
 
     def sources_summary(self, sources: list[str]) -> dict[str, dict]:
         """Per source: input, kept, filtered, quarantined documents, and tokens in and out."""
@@ -86,9 +103,8 @@ class Funnel:
         return out
 
     def ordered(self) -> dict:
-        """The funnel in step order (for stats.json and the report)."""
+        """The funnel with its steps in pipeline order (for stats.json and the report)."""
         d = self.to_dict()
-        return {
-            "steps": {s: d["steps"][s] for s in STEPS if s in d["steps"]},
-            "examples": {s: d["examples"][s] for s in STEPS if s in d["examples"]},
-        }
+        d["steps"] = {s: d["steps"][s] for s in STEPS if s in d["steps"]}
+        d["examples"] = {s: d["examples"][s] for s in STEPS if s in d["examples"]}
+        return d

@@ -1,12 +1,13 @@
 """The per-document steps of a shard, in order: normalize, language, heuristics, PII, decontamination.
 
-`DocumentSteps.run(doc, source)` returns the document (possibly rewritten) or the `Removed`
-record of the step that removed it, and books both in the funnel.
+`DocumentSteps.run(doc, source, funnel)` returns the document (possibly rewritten) or the
+`Removed` record of the step that removed it, and books the outcome of every step (and the PII
+and contamination counts) in the shard's funnel. The object holds only models and settings, so a
+worker process keeps one for all its shards.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from pathlib import Path
 
 from datatrove.data import Document
@@ -39,8 +40,6 @@ class DocumentSteps:
             from pintsize.curate.decontam import DecontamIndex
 
             self._decontam = DecontamIndex.load(decontam_index)
-        self.pii_counts: dict[str, Counter] = defaultdict(Counter)
-        self.decontam_counts: dict[str, dict[str, int]] = defaultdict(lambda: {"docs": 0, "ngrams": 0})
 
     def _chain(self, profile: str):
         if profile not in self._chains:
@@ -54,7 +53,7 @@ class DocumentSteps:
     def run(self, doc: Document, source: SourceConfig, funnel: Funnel) -> Document | Removed:
         for step in (self._normalize, self._language, self._heuristics, self._mask_pii, self._decontaminate):
             tokens_in = words(doc.text)
-            outcome = step(doc, source)
+            outcome = step(doc, source, funnel)
             if outcome is None:
                 continue  # the step is off
             if isinstance(outcome, Removed):
@@ -65,7 +64,7 @@ class DocumentSteps:
 
     # Each step returns None when it is off, its name when the document passes, or a Removed.
 
-    def _normalize(self, doc: Document, source: SourceConfig) -> str | Removed | None:
+    def _normalize(self, doc: Document, source: SourceConfig, funnel: Funnel) -> str | Removed | None:
         if not self.config.normalize.enabled and source.html == "none":
             return None
         if source.html != "none":
@@ -77,7 +76,7 @@ class DocumentSteps:
             return removed(doc, "normalize", "empty_after_normalization")
         return "normalize"
 
-    def _language(self, doc: Document, source: SourceConfig) -> str | Removed | None:
+    def _language(self, doc: Document, source: SourceConfig, funnel: Funnel) -> str | Removed | None:
         if self._langid is None:
             return None
         if not self.config.heuristics.rules(source.rules_profile).language_id:
@@ -87,22 +86,22 @@ class DocumentSteps:
         reason = self._langid.reject_reason(lang, prob)
         return removed(doc, "language", reason) if reason else "language"
 
-    def _heuristics(self, doc: Document, source: SourceConfig) -> str | Removed | None:
+    def _heuristics(self, doc: Document, source: SourceConfig, funnel: Funnel) -> str | Removed | None:
         if not self.config.heuristics.enabled:
             return None
         reason = self._chain(source.rules_profile).check(doc)
         return removed(doc, "heuristics", reason, profile=source.rules_profile) if reason else "heuristics"
 
-    def _mask_pii(self, doc: Document, source: SourceConfig) -> str | None:
+    def _mask_pii(self, doc: Document, source: SourceConfig, funnel: Funnel) -> str | None:
         if self._pii is None:
             return None
         doc.text, counts = self._pii(doc.text)
         if counts:
             doc.metadata["meta"]["pii"] = dict(counts)
-            self.pii_counts[source.name].update(counts)
+            funnel.masked(source.name, counts)
         return "pii"
 
-    def _decontaminate(self, doc: Document, source: SourceConfig) -> str | Removed | None:
+    def _decontaminate(self, doc: Document, source: SourceConfig, funnel: Funnel) -> str | Removed | None:
         index = self._decontam
         if index is None:
             return None
@@ -113,9 +112,7 @@ class DocumentSteps:
         if not len(starts):
             return "decontamination"
         per_set = index.set_counts(masks)
-        for name, n in per_set.items():
-            self.decontam_counts[name]["docs"] += 1
-            self.decontam_counts[name]["ngrams"] += n
+        funnel.contaminated(per_set)
         worst = max(sorted(per_set), key=per_set.get)
         cfg = self.config.decontamination
         if cfg.mode == "drop":

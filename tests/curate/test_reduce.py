@@ -1,0 +1,57 @@
+"""Reduce decisions: quality cut and mixture weights/caps, deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from pintsize.curate.config import DataConfig
+from pintsize.curate.reduce import decide
+
+
+def _index(n: int, sources: list[str], scores: np.ndarray | None = None, tokens: int = 100) -> pa.Table:
+    cols = {
+        "id": [f"{sources[i % len(sources)]}/{i}" for i in range(n)],
+        "source": [sources[i % len(sources)] for i in range(n)],
+        "tokens": pa.array([tokens] * n, pa.int64()),
+        "exact_key": pa.array(range(n), pa.uint64()),
+        "bands": pa.array([[i] * 14 for i in range(n)], pa.list_(pa.uint64())),
+    }
+    if scores is not None:
+        cols["quality_score"] = pa.array(scores, pa.float64())
+    return pa.table(cols)
+
+
+def _config(**data) -> DataConfig:
+    sources = data.pop("sources", [{"name": "a", "path": "x"}, {"name": "b", "path": "y"}])
+    return DataConfig.model_validate({"sources": sources, **data})
+
+
+def test_quality_threshold_and_top_percent():
+    scores = np.linspace(0, 1, 200)
+    d = decide(_index(200, ["a", "b"], scores), _config(quality={"model": "m", "threshold": 0.75}))
+    assert d.steps == ("dedup_exact", "dedup_near", "quality")
+    assert (d.copies == (scores >= 0.75)).all()
+    d = decide(_index(200, ["a", "b"], scores), _config(quality={"model": "m", "top_percent": 10}))
+    assert d.copies.sum() == 20 and d.copies[-20:].all()
+    assert {r for r in d.reason if r} == {"below_threshold"}
+
+
+def test_weights_subsample_or_repeat_deterministically():
+    sources = [{"name": "a", "path": "x", "weight": 0.3}, {"name": "b", "path": "y", "weight": 2.5}]
+    index = _index(2000, ["a", "b"])
+    d = decide(index, _config(sources=sources))
+    a, b = d.copies[0::2], d.copies[1::2]
+    assert set(a) <= {0, 1} and abs(a.mean() - 0.3) < 0.05
+    assert set(b) <= {2, 3} and abs(b.mean() - 2.5) < 0.05
+    assert (decide(index, _config(sources=sources)).copies == d.copies).all()
+
+
+def test_token_cap_keeps_the_best_documents_that_fit():
+    sources = [{"name": "a", "path": "x", "max_tokens": 1000}, {"name": "b", "path": "y"}]
+    scores = np.random.default_rng(0).random(100)
+    d = decide(_index(100, ["a", "b"], scores, tokens=100), _config(sources=sources, quality={"model": "m", "threshold": 0.0}))
+    a_kept = np.flatnonzero(d.copies[0::2])
+    assert len(a_kept) == 10  # 10 x 100 tokens
+    assert set(scores[0::2][a_kept]) == set(np.sort(scores[0::2])[-10:])
+    assert d.copies[1::2].all() and {d.reason[i] for i in range(0, 100, 2) if d.reason[i]} == {"token_cap"}
