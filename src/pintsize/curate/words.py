@@ -22,7 +22,7 @@ _Token = tuple[str, int, bool, bool]
 
 
 class CachedSpacyTokenizer(WordTokenizer):
-    def __init__(self, language: str = "en", max_cache: int = 1_000_000):
+    def __init__(self, language: str = "en", max_cache: int = 200_000):
         super().__init__(language)
         self.max_cache = max_cache
         self._nlp = None
