@@ -23,7 +23,7 @@ from pintsize.errors import DataError
 
 @dataclass
 class EncodedChat:
-    ids: np.ndarray  # int64 token ids
+    ids: np.ndarray  # int32 token ids
     mask: np.ndarray  # uint8, 1 where the token is a training target
 
     def __len__(self) -> int:
@@ -65,7 +65,7 @@ class ChatEncoder:
             return []
         enc = self.tokenizer([t for t, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
         return [
-            self._masked(np.asarray(ids, dtype=np.int64), np.asarray(offsets, dtype=np.int64).reshape(-1, 2), spans)
+            self._masked(np.asarray(ids, dtype=np.int32), np.asarray(offsets, dtype=np.int64).reshape(-1, 2), spans)
             for (_, spans), ids, offsets in zip(rendered, enc["input_ids"], enc["offset_mapping"])
         ]
 

@@ -79,15 +79,19 @@ def prepare_dpo_data(config: DPOConfig, tokenizer) -> DPOData:
 
 def with_schedule(config: DPOConfig, n_pairs: int) -> DPOConfig:
     """The run's length in steps (from epochs) and its warm-up (from warmup_ratio)."""
+    from pintsize.train.trainer import total_steps
+
     pairs_per_step = max(1, config.global_batch_tokens // config.seq_len)
     config = epoch_steps(config, config.epochs, n_pairs, pairs_per_step)
-    if "warmup_steps" in config.optimizer.model_fields_set or config.max_steps is None:
+    if "warmup_steps" in config.optimizer.model_fields_set:
         return config
-    warmup = round(config.warmup_ratio * config.max_steps)
+    warmup = round(config.warmup_ratio * total_steps(config, "dpo"))
     return config.model_copy(update={"optimizer": config.optimizer.model_copy(update={"warmup_steps": warmup})})
 
 
-def reference_logps(path: Path, pairs: list[EncodedPair], start: StartModel, config: DPOConfig, env: DistEnv, pad_id: int) -> np.ndarray:
+def reference_logps(
+    path: Path, pairs: list[EncodedPair], start: StartModel, weights: dict, config: DPOConfig, env: DistEnv, pad_id: int
+) -> np.ndarray:
     """[N, 2] reference log-probabilities (chosen, rejected) of `pairs`, read from `path` or
     computed (each rank its share, summed across ranks) and saved there by rank 0."""
     from pintsize.model.checkpoint import build_model
@@ -97,7 +101,7 @@ def reference_logps(path: Path, pairs: list[EncodedPair], start: StartModel, con
         cached = np.load(path)
         if cached.shape == (len(pairs), 2):
             return cached
-    model = build_model(start.config, start.weights(), str(start.weights_file), device=env.device).eval()
+    model = build_model(start.config, weights, str(start.weights_file), device=env.device).eval()
     precision = resolve_precision(config.precision, env.device)
     mine = pair_logps(
         model,
@@ -134,6 +138,7 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
     info = TokenizerInfo.read(start.tokenizer_dir)
     pad_id = info.eos_id if info.pad_id is None else info.pad_id
     work = work_dir(Path(out))
+    weights = start.weights()
 
     @functools.cache
     def prepared(env: DistEnv) -> np.ndarray | None:
@@ -142,7 +147,7 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
             data.report.write(work / DATA_DIR)
         if cfg.reference != "cached":
             return None
-        return reference_logps(work / REFERENCE_FILE, data.pairs, start, cfg, env, pad_id)
+        return reference_logps(work / REFERENCE_FILE, data.pairs, start, weights, cfg, env, pad_id)
 
     def train_data(env: DistEnv) -> PairBatches:
         logps = prepared(env)
@@ -156,7 +161,7 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         heldout_ref = None if logps is None else logps[len(data.train) :]
         return lambda: finite_batches(data.heldout, heldout_ref, cfg.micro_batch_size, env.rank, env.world_size, pad_id, cfg.seq_len)
 
-    objective = DPOObjective(cfg.beta, FrozenReference(start.config, start.weights()) if cfg.reference == "frozen" else None)
+    objective = DPOObjective(cfg.beta, FrozenReference(start.config, weights) if cfg.reference == "frozen" else None)
     stage = TrainingStage(
         stage="dpo",
         config=run_cfg,
@@ -167,7 +172,7 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         out=Path(out),
         inputs={"model": start.lineage, **inputs},
         artifact_config={"model": start.config.model_dump(mode="json"), "dpo": cfg.model_dump(mode="json")},
-        init_state=start.weights(),
+        init_state=weights,
         init_source=str(start.weights_file),
         tokenizer_dir=start.tokenizer_dir,
     )
