@@ -66,8 +66,10 @@ def test_labeled_records_from_the_review_app(examples, tmp_path):
     ]
     labels = tmp_path / "labels.jsonl"
     labels.write_text("".join(json.dumps(r) + "\n" for r in records))
-    model = train_quality_model(labeled_records=read_label_file(labels))
+    model = QualityModel.train(labeled_records=read_label_file(labels))
     assert model.metadata["examples"]["labeled_records"] == 80 and model.metadata["heldout"]["auc"] >= 0.9
+    loaded = QualityModel.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score(docs[:5]), model.score(docs[:5]), rtol=1e-5)
 
 
 def test_bad_labels_name_the_file_and_line(tmp_path):

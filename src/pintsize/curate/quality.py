@@ -47,6 +47,13 @@ class QualityModel:
     max_chars: int = 100_000
     metadata: dict | None = None
 
+    @classmethod
+    def train(
+        cls, positives: Sequence[str | Path] = (), negatives: Sequence[str | Path] = (), labeled_records=(), **options
+    ) -> "QualityModel":
+        """Train a model in memory (see `train_quality_model` for the inputs and options)."""
+        return train_quality_model(positives, negatives, labeled_records, **options)
+
     def _counts(self, texts: Sequence[str]):
         return hashed_counts(texts, self.n_features, self.max_chars)
 
