@@ -61,7 +61,7 @@ def tally(entries) -> tuple[DataReport, list]:
             report.reject(item)
         else:
             report.kept += 1
-            report.trimmed += item.trimmed
+            report.trimmed.update(item.trims)
             kept.append(item)
     return report, kept
 
@@ -115,19 +115,21 @@ def test_bad_records_are_counted_by_reason(tmp_path, conversations):
         "{not json",
         "[1, 2]",
         {"messages": [q]},  # no assistant turn
-        {"messages": [a, q]},  # the assistant speaks first
+        {"messages": [q, q, a]},  # two user turns in a row
         {"messages": [q, a, a]},  # two assistant turns in a row
         {"messages": [{"role": "robot", "content": "beep"}, a]},
         {"messages": [q, {"role": "assistant", "content": "  "}]},
         {"messages": [{"role": "system", "content": "Be brief."}, q, a, q]},  # kept; the last question is dropped
+        {"messages": [a, q, a]},  # kept; the reply whose question is elsewhere is dropped
         {"conversations": [q, a]},  # not this file's format
         {"messages": "hello"},
     ]
     report, kept = tally([write_jsonl(tmp_path / "mixed.jsonl", records)])
     summary = report.to_dict()
     assert summary["records"] == len(records) == summary["kept"] + summary["skipped"] + summary["quarantined"]
-    assert summary["kept"] == 2 and summary["trailing_user_turn_dropped"] == 1
-    assert kept[1].messages[-1] == a and kept[1].messages[0]["role"] == "system"
+    assert summary["kept"] == 3
+    assert summary["trimmed_by_reason"] == {"trailing user turn dropped": 1, "leading assistant turn dropped": 1}
+    assert kept[1].messages == [{"role": "system", "content": "Be brief."}, q, a] and kept[2].messages == [q, a]
     assert summary["skipped_by_reason"] == {
         "roles out of order": 2,
         "no assistant turn": 1,
@@ -142,7 +144,7 @@ def test_bad_records_are_counted_by_reason(tmp_path, conversations):
     }
     report.write(tmp_path)
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
-    assert [r["where"].rsplit(":", 1)[1] for r in rejects] == [f"line {n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 11)]
+    assert [r["where"].rsplit(":", 1)[1] for r in rejects] == [f"line {n}" for n in (2, 3, 4, 5, 6, 7, 8, 11, 12)]
 
 
 def test_pints_encoding_masks_the_reply_and_its_end_of_turn(pints):

@@ -11,8 +11,9 @@ Every conversation becomes a list of messages with roles system/user/assistant. 
 never stops a run (see `json_records`): a record that cannot be read (not JSON, not an object,
 no field of the file's format) is quarantined, and a readable conversation that cannot be
 trained on (no assistant turn, roles out of order, an empty or unknown-role message) is skipped,
-each counted by reason. A trailing
-user turn (a question left unanswered) adds nothing to learn from and is dropped and counted.
+each counted by reason. A leading assistant turn (a reply whose question is in another record)
+and a trailing user turn (a question left unanswered) add nothing to learn from: they are
+dropped and counted, and the rest of the conversation is kept.
 
 `builtin:docs-chat` (or `builtin:docs-chat:N` for the first N) stands for the demo
 conversations of `pintsize.data.docs_chat`.
@@ -41,13 +42,15 @@ SHAREGPT_ROLES = {
     "system": "system",
 }
 Message = dict[str, str]
+LEADING_REPLY = "leading assistant turn dropped"
+TRAILING_QUESTION = "trailing user turn dropped"
 
 
 @dataclass(frozen=True)
 class Conversation:
     messages: list[Message]
     where: str
-    trimmed: bool = False  # a trailing user turn was dropped
+    trims: tuple[str, ...] = ()  # what `check_conversation` dropped
 
 
 # ---------------------------------------------------------------- chat formats
@@ -99,9 +102,9 @@ def to_messages(fmt: str, record: dict) -> list[Message]:
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": _text(record["output"], "'output'")}]
 
 
-def check_conversation(messages: list[Message]) -> tuple[list[Message], bool]:
-    """An optional system message, then user and assistant turns alternating, ending with the
-    assistant. Returns (messages, whether a trailing user turn was dropped); raises Invalid."""
+def check_turns(messages: list[Message]) -> None:
+    """An optional system message, then user and assistant turns alternating from the user's,
+    none empty, at least one from the assistant; raises Invalid."""
     if not any(m["role"] == "assistant" for m in messages):
         raise Invalid("no assistant turn")
     if any(not m["content"].strip() for m in messages):
@@ -110,9 +113,20 @@ def check_conversation(messages: list[Message]) -> tuple[list[Message], bool]:
     expected = ("user", "assistant")
     if any(m["role"] != expected[i % 2] for i, m in enumerate(turns)):
         raise Invalid("roles out of order")
-    if turns[-1]["role"] == "user":
-        return messages[:-1], True
-    return messages, False
+
+
+def check_conversation(messages: list[Message]) -> tuple[list[Message], tuple[str, ...]]:
+    """A conversation to train on, and how it was trimmed. A reply without its question (a
+    leading assistant turn: chat dumps split long chats into parts) and a question without its
+    reply (a trailing user turn) teach nothing: they are dropped first. Raises Invalid."""
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    turns, trims = messages[len(system) :], []
+    if turns and turns[0]["role"] == "assistant":
+        turns, trims = turns[1:], [LEADING_REPLY]
+    if turns and turns[-1]["role"] == "user":
+        turns, trims = turns[:-1], [*trims, TRAILING_QUESTION]
+    check_turns(system + turns)
+    return system + turns, tuple(trims)
 
 
 _FORMAT_KEYS = {"messages": ("messages",), "sharegpt": ("conversations",), "alpaca": ("instruction", "output")}
@@ -137,8 +151,8 @@ def read_conversations(entries: list[str]) -> Iterator[Conversation | Rejected]:
                 yield Rejected(where, f"no '{missing[0]}' field ({fmt} format)", broken=True)
                 continue
             try:
-                messages, trimmed = check_conversation(to_messages(fmt, rec))
+                messages, trims = check_conversation(to_messages(fmt, rec))
             except Invalid as e:
                 yield Rejected(where, str(e), broken=False)
                 continue
-            yield Conversation(messages, where, trimmed)
+            yield Conversation(messages, where, trims)

@@ -40,7 +40,7 @@ class DataReport:
     records: int = 0
     kept: int = 0
     truncated: int = 0
-    trimmed: int = 0
+    trimmed: Counter = field(default_factory=Counter)  # conversations that had a turn dropped, by which
     skipped: Counter = field(default_factory=Counter)
     quarantined: Counter = field(default_factory=Counter)
     rejects: list[dict] = field(default_factory=list)
@@ -59,7 +59,7 @@ class DataReport:
             "skipped": sum(self.skipped.values()),
             "quarantined": sum(self.quarantined.values()),
             "truncated": self.truncated,
-            "trailing_user_turn_dropped": self.trimmed,
+            "trimmed_by_reason": dict(self.trimmed.most_common()),
             "skipped_by_reason": dict(self.skipped.most_common()),
             "quarantined_by_reason": dict(self.quarantined.most_common()),
         }

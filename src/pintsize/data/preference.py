@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from pintsize.data.chat import ROLES, Message, check_conversation, parse_turns
+from pintsize.data.chat import ROLES, Message, check_turns, parse_turns
 from pintsize.data.json_records import Invalid, Rejected, iter_entry_records
 from pintsize.data.chat_tokens import ChatEncoder, EncodedChat, fit_length
 from pintsize.errors import DataError
@@ -60,8 +60,8 @@ def _reply(prompt: list[Message], value, key: str) -> list[Message]:
         raise Invalid(f"no assistant turn in '{key}'")
     if reply[0]["role"] != "assistant":
         raise Invalid("roles out of order")
-    messages, trimmed = check_conversation(prompt + reply)
-    if trimmed:
+    check_turns(prompt + reply)
+    if reply[-1]["role"] != "assistant":
         raise Invalid(f"'{key}' ends with a user turn")
     return reply
 

@@ -72,7 +72,7 @@ def prepare_dpo_data(config: DPOConfig, tokenizer) -> DPOData:
     def encode(pairs: list[PreferencePair]) -> list[EncodedPair]:
         return encode_pairs(encoder, pairs)
 
-    pairs = encode_records(read_pairs(config.data), encode, lambda p: fit_pair(p, config.seq_len, config.truncation), report)
+    pairs = encode_records(read_pairs(config.data), encode, lambda p: fit_pair(p, config.seq_len, config.truncation), report, "dpo")
     train, heldout = split_heldout(pairs, config.val_fraction, config.seed, "dpo", report)
     return DPOData(train, heldout, report)
 
@@ -110,6 +110,8 @@ def reference_logps(
         lambda: autocast_context(precision, env.device, sharded=False),
     )
     del model
+    if env.device.type == "cuda":
+        torch.cuda.empty_cache()  # the reference copy is gone; give its memory back before training
     full = torch.zeros(len(pairs), 2, dtype=torch.float32, device=env.device)
     rows = [i for part in share(len(pairs), config.micro_batch_size, env.rank, env.world_size) for i in part]
     full[rows] = torch.from_numpy(mine).to(env.device)

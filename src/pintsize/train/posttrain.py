@@ -5,6 +5,7 @@ in epochs."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -90,27 +91,38 @@ def encode_records(
     encode: Callable[[list[Item]], list[Encoded]],
     fit: Callable[[Encoded], tuple[Encoded, bool]],
     report: DataReport,
+    section: str,
 ) -> list[Encoded]:
     """Encode the usable records and fit them to the maximum length (`fit` returns the result and
-    whether it was cut, or raises Invalid); every record is counted in `report`."""
+    whether it was cut, or raises Invalid); every record is counted in `report`. A live count is
+    shown on rank 0 when stderr is a terminal."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    console = Console(stderr=True)
+    shown = console.is_terminal and os.environ.get("RANK", "0") == "0"
+    columns = (SpinnerColumn(), TextColumn(f"[bold]{section}[/] data: {{task.completed:,}} records read"))
     kept: list[Encoded] = []
-    while chunk := list(islice(items, ENCODE_BATCH)):
-        good = []
-        for item in chunk:
-            report.records += 1
-            if isinstance(item, Rejected):
-                report.reject(item)
-            else:
-                good.append(item)
-        for item, enc in zip(good, encode(good)):
-            try:
-                enc, truncated = fit(enc)
-            except Invalid as e:
-                report.skip(item.where, str(e))
-                continue
-            report.truncated += truncated
-            report.kept += 1
-            kept.append(enc)
+    with Progress(*columns, console=console, disable=not shown, transient=True) as progress:
+        task = progress.add_task("read", total=None)
+        while chunk := list(islice(items, ENCODE_BATCH)):
+            progress.advance(task, len(chunk))
+            good = []
+            for item in chunk:
+                report.records += 1
+                if isinstance(item, Rejected):
+                    report.reject(item)
+                else:
+                    good.append(item)
+            for item, enc in zip(good, encode(good)):
+                try:
+                    enc, truncated = fit(enc)
+                except Invalid as e:
+                    report.skip(item.where, str(e))
+                    continue
+                report.truncated += truncated
+                report.kept += 1
+                kept.append(enc)
     return kept
 
 

@@ -54,14 +54,15 @@ def prepare_sft_data(config: SFTConfig, tokenizer) -> SFTData:
     report = DataReport()
 
     def encode(convs: list[Conversation]) -> list[EncodedChat]:
-        report.trimmed += sum(c.trimmed for c in convs)
+        for c in convs:
+            report.trimmed.update(c.trims)
         return encoder.encode([c.messages for c in convs])
 
     def fit(chat: EncodedChat) -> tuple[TokenDocument, bool]:
         chat, truncated = fit_length(chat, config.seq_len, config.truncation)
         return TokenDocument(chat.ids, source="chat", loss_mask=chat.mask), truncated
 
-    docs = encode_records(read_conversations(config.data), encode, fit, report)
+    docs = encode_records(read_conversations(config.data), encode, fit, report, "sft")
     train, heldout = split_heldout(docs, config.val_fraction, config.seed, "sft", report)
     return SFTData(train, heldout, report)
 
