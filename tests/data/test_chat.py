@@ -72,7 +72,8 @@ def test_three_formats_are_detected_per_file(tmp_path, conversations):
     names = {"user": "human", "assistant": "gpt"}
     sharegpt = write_jsonl(
         tmp_path / "sharegpt.jsonl",
-        [{"id": str(i), "conversations": [{"from": names[m["role"]], "value": m["content"]} for m in c]} for i, c in enumerate(two_turn)],
+        [{"id": str(i), "conversations": [{"from": names[m["role"]], "value": m["content"]} for m in c]}
+         for i, c in enumerate(two_turn)],
     )
     alpaca = tmp_path / "alpaca.parquet"
     pq.write_table(

@@ -51,7 +51,11 @@ def test_strings_messages_and_whole_conversations_mean_the_same_pair(tmp_path, p
     p = pairs[0]
     as_strings = p
     as_messages = {"prompt": [user(p["prompt"])], "chosen": [assistant(p["chosen"])], "rejected": [assistant(p["rejected"])]}
-    whole = {"prompt": p["prompt"], "chosen": [user(p["prompt"]), assistant(p["chosen"])], "rejected": [user(p["prompt"]), assistant(p["rejected"])]}
+    whole = {
+        "prompt": p["prompt"],
+        "chosen": [user(p["prompt"]), assistant(p["chosen"])],
+        "rejected": [user(p["prompt"]), assistant(p["rejected"])],
+    }
     read = list(read_pairs([write_jsonl(tmp_path / "p.jsonl", [as_strings, as_messages, whole])]))
     assert all(isinstance(r, PreferencePair) for r in read)
     expected = ([user(p["prompt"])], [assistant(p["chosen"])], [assistant(p["rejected"])])

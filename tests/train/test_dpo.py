@@ -184,11 +184,13 @@ def test_round_trip_through_hugging_face(dpo_run, tmp_path):
     question = "What does `json.dumps` do in Python?"
     tok = AutoTokenizer.from_pretrained(hf_dir)
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
-    inputs = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    messages = [{"role": "user", "content": question}]
+    inputs = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = hf.generate(**inputs, max_new_tokens=40, do_sample=False)
     expected = tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
-    args = ["chat", str(model_dir), "--temperature", "0", "--top-p", "1", "--repetition-penalty", "1", "--max-new-tokens", "40", "--device", "cpu"]
+    greedy = ["--temperature", "0", "--top-p", "1", "--repetition-penalty", "1", "--max-new-tokens", "40"]
+    args = ["chat", str(model_dir), *greedy, "--device", "cpu"]
     result = CliRunner().invoke(app, args, input=f"{question}\n/exit\n")
     assert result.exit_code == 0, result.output
     said = result.output.split("assistant> ", 1)[1].rsplit("\nyou> ", 1)[0]

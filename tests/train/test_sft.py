@@ -88,7 +88,8 @@ def test_sft_on_sharegpt_lowers_the_assistant_loss(sft_run, sft_section):
     # Real imperfect input: the dump splits long chats, so many parts open with the assistant's
     # reply to a question in the previous part; some have no answer or an empty message.
     assert report["trimmed_by_reason"]["leading assistant turn dropped"] > 20
-    assert {"no assistant turn", "empty message", f"no assistant token within the maximum length ({SEQ} tokens)"} <= set(report["skipped_by_reason"])
+    too_long = f"no assistant token within the maximum length ({SEQ} tokens)"
+    assert {"no assistant turn", "empty message", too_long} <= set(report["skipped_by_reason"])
     train_tokens = json.loads((sft_run / "data" / "train" / "meta.json").read_text())["splits"]["train"]["tokens"]
     assert steps == math.ceil(sft_section["epochs"] * train_tokens / sft_section["global_batch_tokens"])
     manifest = json.loads((sft_run / "manifest.json").read_text())
@@ -126,7 +127,8 @@ def test_masked_tokens_contribute_exactly_zero_gradient(sft_run):
 
 def test_packed_conversations_do_not_attend_to_each_other(sft_run):
     batch = first_batch(sft_run)
-    row, boundary = next((b, int(i)) for b in range(len(batch["positions"])) for i in (batch["positions"][b] == 0).nonzero().flatten() if i > 0)
+    starts = (batch["positions"] == 0).nonzero().tolist()  # [row, column] of every conversation's start
+    row, boundary = next((b, i) for b, i in starts if i > 0)
     ids, positions = batch["input_ids"][row : row + 1], batch["positions"][row : row + 1]
     changed = ids.clone()
     changed[0, :boundary] = torch.randint(3, 900, (boundary,))  # another conversation before the boundary

@@ -72,7 +72,10 @@ def prepare_dpo_data(config: DPOConfig, tokenizer) -> DPOData:
     def encode(pairs: list[PreferencePair]) -> list[EncodedPair]:
         return encode_pairs(encoder, pairs)
 
-    pairs = encode_records(read_pairs(config.data), encode, lambda p: fit_pair(p, config.seq_len, config.truncation), report, "dpo")
+    def fit(pair: EncodedPair) -> tuple[EncodedPair, bool]:
+        return fit_pair(pair, config.seq_len, config.truncation)
+
+    pairs = encode_records(read_pairs(config.data), encode, fit, report, "dpo")
     train, heldout = split_heldout(pairs, config.val_fraction, config.seed, "dpo", report)
     return DPOData(train, heldout, report)
 
@@ -161,9 +164,12 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         if not data.heldout:
             return None
         heldout_ref = None if logps is None else logps[len(data.train) :]
-        return lambda: finite_batches(data.heldout, heldout_ref, cfg.micro_batch_size, env.rank, env.world_size, pad_id, cfg.seq_len)
+        return lambda: finite_batches(
+            data.heldout, heldout_ref, cfg.micro_batch_size, env.rank, env.world_size, pad_id, cfg.seq_len
+        )
 
-    objective = DPOObjective(cfg.beta, FrozenReference(start.config, weights) if cfg.reference == "frozen" else None)
+    frozen = FrozenReference(start.config, weights, cfg.precision) if cfg.reference == "frozen" else None
+    objective = DPOObjective(cfg.beta, frozen)
     stage = TrainingStage(
         stage="dpo",
         config=run_cfg,

@@ -39,21 +39,26 @@ def dpo_loss(
 class FrozenReference:
     """The starting model, frozen, built on the first batch's device: reference log-probabilities
     computed alongside the policy's (the `reference = "frozen"` setting; memory for a second model
-    instead of a pass over the data before training)."""
+    instead of a pass over the data before training). It is not sharded, and runs under bf16
+    autocast when the run's precision is bf16 (also under FSDP, where the engine uses none)."""
 
-    def __init__(self, config: ModelConfig, state: dict[str, torch.Tensor]):
-        self.config, self.state = config, state
+    def __init__(self, config: ModelConfig, state: dict[str, torch.Tensor], precision: str = "auto"):
+        self.config, self.state, self.precision = config, state, precision
         self.model: nn.Module | None = None
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> torch.Tensor:
+        from pintsize.train.parallelize import autocast_context, resolve_precision
+
+        device = batch["input_ids"].device
         if self.model is None:
             from pintsize.model.checkpoint import build_model
 
-            self.model = build_model(self.config, self.state, "reference model", device=batch["input_ids"].device).eval()
+            self.model = build_model(self.config, self.state, "reference model", device=device).eval()
             self.model.requires_grad_(False)
             self.state = None
-        return sequence_logps(self.model(batch["input_ids"]), batch["targets"])
+        with autocast_context(resolve_precision(self.precision, device), device, sharded=False):
+            return sequence_logps(self.model(batch["input_ids"]), batch["targets"])
 
 
 class DPOObjective:

@@ -126,7 +126,9 @@ def encode_records(
     return kept
 
 
-def split_heldout(items: list[Encoded], fraction: float, seed: int, section: str, report: DataReport) -> tuple[list[Encoded], list[Encoded]]:
+def split_heldout(
+    items: list[Encoded], fraction: float, seed: int, section: str, report: DataReport
+) -> tuple[list[Encoded], list[Encoded]]:
     """(train, held out): a seeded shuffle, then the first `fraction` (at least one, never all) held out."""
     if not items:
         reasons = {**report.skipped, **report.quarantined}

@@ -70,7 +70,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def sft_cmd(
         recipe_file: Path = RECIPE_ARG,
         model: Path = typer.Option(
-            None, "--model", help="model dir or pretrain artifact to start from (default: \\[sft].init_from, else the run's pretrain/)"
+            None,
+            "--model",
+            help="model dir or pretrain artifact to start from (default: \\[sft].init_from, else the run's pretrain/)",
         ),
         out: Path = OUT_OPT,
         device: str = DEVICE_OPT,
@@ -86,7 +88,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def dpo_cmd(
         recipe_file: Path = RECIPE_ARG,
         model: Path = typer.Option(
-            None, "--model", help="model dir or training artifact to align (default: \\[dpo].init_from, else the run's sft/ or pretrain/)"
+            None,
+            "--model",
+            help="model dir or training artifact to align (default: \\[dpo].init_from, else the run's sft/ or pretrain/)",
         ),
         out: Path = OUT_OPT,
         device: str = DEVICE_OPT,

@@ -107,7 +107,8 @@ def run_sft(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         return packed
 
     def train_data(env):
-        return TokenLoader(ensure_packed(env) / "train", "train", cfg.seq_len, cfg.micro_batch_size, env.rank, env.world_size, cfg.seed)
+        where = ensure_packed(env) / "train"
+        return TokenLoader(where, "train", cfg.seq_len, cfg.micro_batch_size, env.rank, env.world_size, cfg.seed)
 
     def val_data(env):
         where = ensure_packed(env) / "heldout"
