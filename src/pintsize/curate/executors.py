@@ -2,9 +2,10 @@
 machine) or Ray (an embedded local Ray instance, or a cluster at `address`).
 
 Both record finished tasks in `logs/completions/` of the partial artifact and skip them on a
-rerun; our shard directories are the ground truth all the same (a task whose directory exists
-is a no-op), so the two can never disagree about what is done. On a Ray cluster the output
-directory must be on storage every node can reach.
+rerun. Our shard directories stay the ground truth: a task whose directory exists is a no-op,
+and the pipeline drops the completion mark of a shard whose directory is gone. On a Ray cluster
+the output directory must be on storage every node can reach, and pintsize installed on every
+node.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def _quiet_datatrove():
 def run_tasks(
     step: CurateShardStep, tasks: int, logs: Path, executor: Executor, address: str | None, workers: int | None
 ) -> None:
-    workers = max(1, min(workers or os.cpu_count() or 1, tasks))
     with _quiet_datatrove():
         if executor == "local":
+            workers = max(1, min(workers or os.cpu_count() or 1, tasks))
             # forkserver (datatrove's default) starts workers from a clean process: no inherited
             # threads or locks. Scripts calling this with workers > 1 need a __main__ guard.
             _QuietLocalExecutor(
@@ -62,7 +63,8 @@ def run_tasks(
             raise PintsizeError(f"unknown executor {executor!r}: use local or ray")
 
 
-def _run_ray(step: CurateShardStep, tasks: int, logs: Path, address: str | None, workers: int) -> None:
+def _run_ray(step: CurateShardStep, tasks: int, logs: Path, address: str | None, workers: int | None) -> None:
+    """Default parallelism: every CPU of the cluster (of this machine for an embedded Ray)."""
     import ray
     from datatrove.executor.ray import RayPipelineExecutor
 
@@ -72,9 +74,10 @@ def _run_ray(step: CurateShardStep, tasks: int, logs: Path, address: str | None,
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
         except ConnectionError as e:
             raise PintsizeError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
+    workers = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), tasks))
     try:
         RayPipelineExecutor(
             pipeline=[step], tasks=tasks, workers=workers, logging_dir=str(logs), skip_completed=True, mem_per_cpu_gb=1

@@ -5,7 +5,17 @@ Gopher quality, C4 without its terminal-punctuation rule, and FineWeb's line rul
 profile is exactly that recipe. Web-tuned thresholds reject most expository technical text
 (measured on the Python, Linux and PostgreSQL docs: FineWeb's chain keeps 0-4% of them, see
 DESIGN.md), so the other profiles relax only the rules that misfire on their kind of text, each
-for the reason written next to it. Measured acceptance on real text is in tests/curate.
+for the reason written next to it.
+
+Share of documents kept, measured on real text (tests/curate asserts bounds on samples):
+
+    corpus                               web    docs   code
+    Python 3.11 docs (reST, 1,491)        0%     88%    96%
+    PostgreSQL 15 manual (HTML, 1,169)   38%     89%    99%
+    Linux 6.1 docs (reST, 600)            4%     68%    82%
+    stdlib pydoc pages (464)              3%     51%    56%   (generated, repeats docstrings)
+    stdlib source code (*.py, 168)        0%     65%    95%
+    JS/CSS of the docs' HTML (junk, 45)   0%      7%    73%
 """
 
 from __future__ import annotations

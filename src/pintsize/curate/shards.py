@@ -14,7 +14,7 @@ from pathlib import Path
 from pintsize.curate.config import DataConfig, SourceConfig
 from pintsize.errors import DataError
 
-_EXTENSIONS = {"jsonl": (".jsonl", ".jsonl.gz", ".json"), "parquet": (".parquet",)}
+_EXTENSIONS = {"jsonl": (".jsonl", ".jsonl.gz"), "parquet": (".parquet",)}
 
 
 @dataclass(frozen=True)
