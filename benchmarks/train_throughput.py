@@ -143,8 +143,13 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
     data = batches(tokens, micro_batch, args.seq)
     first = next(data)
     eager_loss = first_step_loss_eager(model, first, attention, device)  # before the trainer compiles the blocks
+    whole_model = args.compile and args.compile_scope == "model"
+    if whole_model:
+        train_cfg.compile = False  # no per-block compile: the whole model is compiled below
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(model, LMObjective(compile=args.compile), train_cfg, env, Path(run_dir), None, None, total_steps)
+        if whole_model:
+            trainer.model.compile(mode="reduce-overhead" if args.cudagraphs else None)
 
         def step(batch=None):
             return trainer.train_step([batch if batch is not None else next(data)])
@@ -171,6 +176,7 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
     out = {
         "model": model_name if not args.smoke else f"{model_name} (smoke: 2 layers, d 64)",
         "attention": attention + (" (flex)" if trainer.flex else " (sdpa)"),
+        "variant": args.variant,
         "micro_batch": micro_batch,
         "seq_len": args.seq,
         "params": cfg.num_params(),
@@ -247,6 +253,20 @@ def profile_steps(trainer: Trainer, data, args, model_name: str, attention: str,
     return {"profile_device_busy": busy, "profile_kernels": kinds}
 
 
+def select_variant(args, device: torch.device) -> str:
+    """Apply the speed options under test (global switches, set once per process); returns their label."""
+    if args.compile_scope == "model" and "document" in args.attention.split(","):
+        raise SystemExit("--compile-scope model runs causal attention only (FlexAttention comes with per-block compile)")
+    if args.sdpa != "auto" and device.type == "cuda":
+        torch.backends.cuda.enable_flash_sdp(args.sdpa == "flash")
+        torch.backends.cuda.enable_cudnn_sdp(args.sdpa == "cudnn")
+        torch.backends.cuda.enable_mem_efficient_sdp(args.sdpa == "efficient")
+    if args.coordinate_descent:
+        torch._inductor.config.coordinate_descent_tuning = True
+    parts = [f"sdpa={args.sdpa}", f"compile={args.compile_scope}" + ("+cudagraphs" if args.cudagraphs else "")]
+    return ", ".join(parts + (["coordinate-descent"] if args.coordinate_descent else []))
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -298,6 +318,12 @@ def main() -> None:
     p.add_argument("--profile-steps", type=int, default=3, help="steps under torch.profiler (0: none)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="eager mode")
     p.add_argument("--smoke", action="store_true", help="tiny models, 2 steps: checks the script runs (CPU is fine)")
+    p.add_argument("--sdpa", choices=("auto", "flash", "cudnn", "efficient"), default="auto",
+                   help="restrict scaled_dot_product_attention to one backend (CUDA; auto: torch's choice)")
+    p.add_argument("--compile-scope", choices=("blocks", "model"), default="blocks",
+                   help="blocks: the engine's per-block compile; model: one graph for the whole model (causal only)")
+    p.add_argument("--cudagraphs", action="store_true", help="with --compile-scope model: mode reduce-overhead (CUDA graphs)")
+    p.add_argument("--coordinate-descent", action="store_true", help="inductor's coordinate-descent tuning of its kernels")
     args = p.parse_args()
 
     if args.make_tokens:
@@ -310,6 +336,7 @@ def main() -> None:
         p.error(f"unknown shape or attention: {', '.join(sorted(unknown))}")
     tokens = np.load(args.tokens)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    args.variant = select_variant(args, device)
     args.seq = SEQ
     if args.smoke:
         args.seq, args.warmup, args.steps, args.profile_steps = 128, 1, 2, min(args.profile_steps, 1)
