@@ -72,6 +72,24 @@ def test_labeled_records_from_the_review_app(examples, tmp_path):
     np.testing.assert_allclose(loaded.score(docs[:5]), model.score(docs[:5]), rtol=1e-5)
 
 
+def test_a_reviewers_label_overrides_the_seed_files(tmp_path):
+    docs = [p["text"][:CHARS] for p in pydoc_texts(30)]
+    chats = [c[:CHARS] for c in sharegpt_chats(30)]
+    assert len(set(docs + chats)) == 60  # distinct texts, so the counts below are exact
+    pos, neg = _write_jsonl(tmp_path / "pos.jsonl", docs), _write_jsonl(tmp_path / "neg.jsonl", chats)
+    # A reviewer disagrees with the seed files on 6 documentation pages and 2 chats, agrees on
+    # 3 more pages, and labels 4 documents no seed file has.
+    extra = [p["text"][:CHARS] for p in pydoc_texts(34)[30:]]
+    reviewed = (
+        [{"text": t, "label": 0} for t in docs[:6]] + [{"text": t, "label": 1} for t in chats[:2]]
+        + [{"text": t, "label": 1} for t in docs[6:9]] + [{"text": t, "label": 1} for t in extra]
+    )
+    examples = QualityModel.train([pos], [neg], reviewed).metadata["examples"]
+    assert examples["seed_labels_overridden"] == 8
+    assert examples["positive"] == 30 - 6 + 2 + 4 and examples["negative"] == 30 + 6 - 2
+    assert examples["labeled_records"] == 15 and examples["positive_docs"] == examples["negative_docs"] == 30
+
+
 def test_bad_labels_name_the_file_and_line(tmp_path):
     f = tmp_path / "labels.jsonl"
     f.write_text('{"text": "ok", "label": 1}\n{"text": "hm", "label": "yes"}\n')

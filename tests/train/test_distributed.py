@@ -1,6 +1,7 @@
 """`torchrun --nproc_per_node 2 -m pintsize pretrain` (gloo, FSDP2) trains like one process
-with the same global batch."""
+with the same global batch; two stages in one torchrun process share its process group."""
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,20 @@ def test_two_processes_match_one(tmp_path, data):
     w1, w2 = load_file(one / "model/model.safetensors"), load_file(two / "model/model.safetensors")
     assert w1.keys() == w2.keys()
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < WEIGHT_ATOL
+
+
+def test_two_stages_in_one_process_share_one_process_group(tmp_path, data):
+    """As `pintsize run` trains pretrain, SFT and DPO in one torchrun process: the second stage
+    reuses the first one's process group (making a second one could hang) and starts from the
+    first one's model."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node", "2", str(Path(__file__).with_name("tiny_run.py")),
+           str(first), *map(str, data), "--steps", "2", "--micro-batch", "2", "--then", str(second)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        calls = json.loads((second / f"process-groups-rank{rank}.json").read_text())
+        assert calls == {"init_process_group": 1, "destroy_process_group": 0}
+    assert sorted(series(second, "loss")) == [1, 2]
+    # the second stage's first validation is of the first stage's final weights, on the same data
+    assert series(second, "val_loss")[0] == pytest.approx(series(first, "val_loss")[2], rel=LOSS_RTOL)

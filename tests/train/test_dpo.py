@@ -43,7 +43,7 @@ def test_dpo_loss_equals_the_hand_computed_value():
     assert loss.item() == pytest.approx(math.log(1 + math.sqrt(math.e) / 2), abs=1e-6)  # 0.601230
     assert m["reward_margin"].item() == pytest.approx(math.log(2) - 0.5, abs=1e-6)
     assert m["chosen_reward"].item() == pytest.approx(0.5 * (1 - 2 * math.log(2)), abs=1e-6)
-    assert m["reward_accuracy"].item() == 1.0
+    assert m["accuracy"].item() == 1.0
     assert DPOObjective(0.5).units(batch).item() == 1
     # Masked targets (-100) count nothing: the same pair with padding gives the same loss.
     padded = {**batch, "targets": torch.tensor([[1, 1, -100], [0, 2, -100]]), "input_ids": torch.zeros(2, 3, dtype=torch.long)}
@@ -113,14 +113,24 @@ def test_dpo_raises_heldout_preference_accuracy(dpo_run, sft_model):
     artifact, section = dpo_run
     before = heldout_margins(sft_model / "model", artifact, section)
     np.testing.assert_allclose(before, 0, atol=1e-4)  # the cache holds the starting model's log-probabilities
-    after = heldout_margins(artifact / "model", artifact, section)
     report = json.loads((artifact / "data" / "report.json").read_text())
-    assert len(after) == round(0.2 * report["kept"])
-    assert (after > 0).mean() >= 0.8 and after.mean() > 0
     val = metrics(artifact, "val_loss")  # the held-out DPO loss, logged by the engine
     steps = max(val)
     assert val[0] == pytest.approx(math.log(2), abs=1e-4)  # policy = reference: every margin is 0
     assert val[steps] < 0.6
+    # The held-out reward margin and preference accuracy, as the engine logged them
+    margin, accuracy = metrics(artifact, "val_reward_margin"), metrics(artifact, "val_accuracy")
+    assert sorted(margin) == sorted(accuracy) == sorted(val)
+    assert margin[0] == pytest.approx(0, abs=1e-5)
+    assert accuracy[steps] >= 0.8 and margin[steps] > 0
+    chosen, rejected = metrics(artifact, "val_chosen_reward"), metrics(artifact, "val_rejected_reward")
+    assert chosen[steps] - rejected[steps] == pytest.approx(margin[steps], rel=1e-5)
+    # ... are those of the held-out pairs under the saved model (margins recomputed here, beta 0.1)
+    after = heldout_margins(artifact / "model", artifact, section)
+    assert len(after) == round(0.2 * report["kept"])
+    assert accuracy[steps] == pytest.approx((after > 0).mean(), abs=1e-9)
+    assert margin[steps] == pytest.approx(0.1 * after.mean(), rel=1e-4)
+    assert sorted(metrics(artifact, "accuracy")) == list(range(1, steps + 1))  # and on training batches, every step
 
     assert steps == math.ceil((report["kept"] - len(after)) / 8)  # one epoch of 8 pairs per step
     warmup, lr = round(0.1 * steps), metrics(artifact, "lr")
@@ -128,6 +138,8 @@ def test_dpo_raises_heldout_preference_accuracy(dpo_run, sft_model):
     assert lr[warmup + 1] < 1e-3  # warm-up over a tenth of the run, then the decay
     assert report["records"] == N_PAIRS + 2 and report["skipped_by_reason"]["chosen and rejected are identical"] == 2
     assert report["records"] == report["kept"] + report["skipped"] + report["quarantined"]
+    stats = json.loads((artifact / "manifest.json").read_text())["stats"]
+    assert stats["data"] == {**report, "train": report["kept"] - len(after), "heldout": len(after)}
 
 
 def test_frozen_reference_matches_the_cached_one(dpo_run, sft_model):

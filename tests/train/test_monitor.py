@@ -1,4 +1,5 @@
-"""Progress reporting: the peak-FLOPs lookup, MFU in the metrics, TensorBoard scalars."""
+"""Progress reporting: the peak-FLOPs lookup, MFU in the metrics, TensorBoard scalars, the
+objective's own metrics."""
 
 import shutil
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from pintsize.train import monitor
-from train_helpers import make_trainer, read_metrics, train_config
+from train_helpers import SEQ, cpu_env, make_trainer, read_metrics, series, train_config
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,63 @@ def test_a_run_killed_before_its_first_checkpoint_starts_its_metrics_afresh(tmp_
     make_trainer(tmp_path, shards, train_config(max_steps=3, ckpt_every=100, val_every=100)).fit()
     assert [r["step"] for r in read_metrics(tmp_path) if "loss" in r] == [1, 2, 3]
     assert [r["step"] for r in read_metrics(tmp_path) if "val_loss" in r] == [0, 3]
+
+
+class MeanTargetId:
+    """The LM objective plus one metric whose value a test can compute from the data alone: the
+    sum of the target token ids, which the engine turns into their mean per target token."""
+
+    def __init__(self):
+        from pintsize.train.objective import LMObjective
+
+        self.lm = LMObjective()
+
+    def __call__(self, model, batch):
+        loss, _ = self.lm(model, batch)
+        targets = batch["targets"]
+        return loss, {"mean_target_id": targets[targets != -100].double().sum()}
+
+    def units(self, batch):
+        return self.lm.units(batch)
+
+
+def mean_target_id(batches) -> float:
+    targets = torch.cat([b["targets"].flatten() for b in batches])
+    kept = targets[targets != -100]
+    return kept.double().sum().item() / kept.numel()
+
+
+def test_objective_metrics_are_logged_for_training_and_validation(tmp_path, shards):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pintsize.data.loader import TokenLoader, eval_batches
+
+    # 2 micro-batches of 2 rows per step, the metrics written every 2 steps
+    cfg = train_config(max_steps=4, micro_batch_size=2, global_batch_tokens=4 * SEQ, log_every=2, val_every=2)
+    make_trainer(tmp_path, shards, cfg, objective=MeanTargetId()).fit()
+
+    loader = iter(TokenLoader(shards, "train", SEQ, 2, seed=cfg.seed))  # the batches the run trained on
+    per_step = [mean_target_id([next(loader), next(loader)]) for _ in range(4)]
+    logged = series(tmp_path, "mean_target_id")
+    assert sorted(logged) == [2, 4]
+    # the mean of each step's per-token mean over the logging interval, like the loss
+    assert logged[2] == pytest.approx((per_step[0] + per_step[1]) / 2, rel=1e-6)
+    assert logged[4] == pytest.approx((per_step[2] + per_step[3]) / 2, rel=1e-6)
+
+    val = series(tmp_path, "val_mean_target_id")
+    expected = mean_target_id(eval_batches(shards, "val", SEQ, 2, max_tokens=cfg.val_tokens))
+    assert sorted(val) == [0, 2, 4] and val[0] == val[4] == pytest.approx(expected, rel=1e-6)
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.value for e in events.Scalars("train/mean_target_id")] == pytest.approx([logged[2], logged[4]])
+    assert [e.value for e in events.Scalars("val/mean_target_id")] == pytest.approx([val[0], val[2], val[4]])
+
+
+def test_an_objective_metric_may_not_overwrite_the_engines_keys(tmp_path):
+    m = monitor.Monitor(tmp_path, cpu_env(), total_steps=1, start_step=0, tokens_per_step=64, flops_per_token=None)
+    with pytest.raises(ValueError, match=r"\['val_tokens'\]"):
+        m.validation(0, 1.0, 64, {"tokens": 3.0})
+    with pytest.raises(ValueError, match=r"\['lr'\]"):
+        m.step(1, 1.0, 1e-3, 0.5, log=True, metrics={"lr": 2.0})
+    m.close()

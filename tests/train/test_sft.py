@@ -94,6 +94,8 @@ def test_sft_on_sharegpt_lowers_the_assistant_loss(sft_run, sft_section):
     assert steps == math.ceil(sft_section["epochs"] * train_tokens / sft_section["global_batch_tokens"])
     manifest = json.loads((sft_run / "manifest.json").read_text())
     assert manifest["stage"] == "sft" and manifest["stats"]["steps"] == steps
+    heldout = json.loads((sft_run / "data" / "heldout" / "meta.json").read_text())["splits"]["train"]["documents"]
+    assert manifest["stats"]["data"] == {**report, "train": report["kept"] - heldout, "heldout": heldout}
     assert (sft_run / "model" / "tokenizer" / "tokenizer.json").is_file()
 
 

@@ -1,20 +1,25 @@
 """`run_pretrain` of the tiny model in its own process, for the resume and multi-process tests.
 
     python tiny_run.py OUT SHARDS TOKENIZER [--steps N] [--micro-batch B] [--kill-after-step N] [--kill-in-save N]
-    torchrun --standalone --nproc_per_node 2 tiny_run.py OUT SHARDS TOKENIZER --micro-batch 2
+    torchrun --standalone --nproc_per_node 2 tiny_run.py OUT SHARDS TOKENIZER --micro-batch 2 [--then OUT2]
 
 Every step sees 4 rows of 64 tokens in all (gradient accumulation makes up the rest), so runs
 with different numbers of processes or micro-batch sizes train on the same global batches.
 `--kill-after-step` and `--kill-in-save` end the process with SIGKILL, as a crash would.
+`--then` runs a second stage in the same process (as `pintsize run` does), continuing from the
+first one's model, and writes how often the process group was made and destroyed meanwhile to
+OUT2/process-groups-rank<R>.json.
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,6 +41,7 @@ def main() -> None:
     p.add_argument("--keep-last", type=int, default=2)
     p.add_argument("--kill-after-step", type=int)
     p.add_argument("--kill-in-save", type=int, help="SIGKILL after the sharded state is written, before the rename")
+    p.add_argument("--then", type=Path, metavar="OUT2", help="a second stage, continuing from the first one's model")
     args = p.parse_args()
 
     torch.set_num_threads(1)  # the same kernels, hence the same sums, in every run
@@ -59,10 +65,31 @@ def main() -> None:
 
         checkpoint.atomic_write_json = atomic_write_json
 
-    recipe = parse_recipe(recipe_dict(max_steps=args.steps, micro_batch_size=args.micro_batch, global_batch_tokens=4 * 64,
-                                      ckpt_every=8, keep_last=args.keep_last, val_every=8))
-    run_pretrain(recipe, args.shards, args.tokenizer, args.out, device="cpu")
+    def pretrain(out: Path, **more) -> None:
+        recipe = parse_recipe(recipe_dict(
+            max_steps=args.steps, micro_batch_size=args.micro_batch, global_batch_tokens=4 * 64,
+            ckpt_every=8, keep_last=args.keep_last, val_every=8, **more,
+        ))
+        run_pretrain(recipe, args.shards, args.tokenizer, out, device="cpu")
 
+    calls = count_process_groups() if args.then else {}
+    pretrain(args.out)
+    if args.then:
+        pretrain(args.then, init_from=str(args.out / "model"))
+        (args.then / f"process-groups-rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(calls))
+
+
+def count_process_groups() -> dict[str, int]:
+    """From now on, count the calls that make and destroy a process group."""
+    calls = {"init_process_group": 0, "destroy_process_group": 0}
+    for name in calls:
+
+        def counted(*a, _name=name, _original=getattr(dist, name), **k):
+            calls[_name] += 1
+            return _original(*a, **k)
+
+        setattr(dist, name, counted)
+    return calls
 
 if __name__ == "__main__":
     main()

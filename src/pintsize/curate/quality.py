@@ -160,21 +160,27 @@ def train_quality_model(
 ) -> QualityModel:
     """Train on positive and negative document files (JSONL/Parquet/text files or directories,
     corpus artifacts) plus labeled records ({"text", "label": 1|0}, e.g. the review app's
-    export). Accuracy and AUC are measured on a stratified held-out share; the saved model is then
-    refit on all examples. With `out`, the model is written there as an artifact."""
+    export); a labeled record's label wins over a seed file's for the same text (counted as
+    `seed_labels_overridden`). Accuracy and AUC are measured on a stratified held-out share; the
+    saved model is then refit on all examples. With `out`, the model is written there as an
+    artifact."""
     from pintsize.curate.training_texts import load_texts
 
-    examples: dict[str, int] = {}  # text -> label; an exact repeat would leak into the held-out set
+    seeds: dict[str, int] = {}  # text -> label; an exact repeat would leak into the held-out set
     counts = {"positive_docs": 0, "negative_docs": 0, "labeled_records": 0}
     for paths, label, key in ((positives, 1, "positive_docs"), (negatives, 0, "negative_docs")):
         for p in paths:
             for text in load_texts(p):
-                examples.setdefault(text, label)
+                seeds.setdefault(text, label)
                 counts[key] += 1
+    reviewed: dict[str, int] = {}
     for i, rec in enumerate(labeled_records):
         rec = check_label_record(rec, f"labeled record {i}")
-        examples.setdefault(rec["text"], int(rec["label"]))
+        reviewed.setdefault(rec["text"], int(rec["label"]))
         counts["labeled_records"] += 1
+    # A reviewer read the document; the seed files only say where it came from.
+    counts["seed_labels_overridden"] = sum(t in seeds and seeds[t] != label for t, label in reviewed.items())
+    examples = seeds | reviewed
     texts = list(examples)
     labels = np.array([examples[t] for t in texts])
     n_pos, n_neg = int(labels.sum()), int(len(labels) - labels.sum())

@@ -1,16 +1,21 @@
 """The process group: one process per device, started by `torchrun` (or a single plain process).
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them the run is one process and no
-process group is created. NCCL on GPUs, gloo on CPUs.
+process group is created. NCCL on GPUs, gloo on CPUs. A process makes its group once and keeps it
+until it exits, however many training stages it runs (`pintsize run`): destroying a group and
+making another in the same torchrun process can hang in the second rendezvous.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from pintsize.errors import PintsizeError
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,20 @@ def init_distributed(device: str | None = None) -> DistEnv:
         dev = torch.device("cuda", local_rank)
     else:
         dev = torch.device(device)
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda" else None)
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    if world_size > 1:
+        if not dist.is_initialized():
+            dist.init_process_group(backend, device_id=dev if dev.type == "cuda" else None)
+            atexit.register(shutdown_distributed)
+        elif dist.get_backend() != backend:
+            raise PintsizeError(
+                f"this process already has a {dist.get_backend()} process group; a stage on {dev.type} needs {backend} "
+                "(run every stage of one process on the same kind of device)"
+            )
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
 
 def shutdown_distributed() -> None:
+    """At process exit (registered by `init_distributed`), not between stages."""
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -7,8 +7,9 @@ pair are computed once, before training, and saved in the stage's working direct
 (`reference_logps.npy`), so a resumed run reads them back instead of recomputing; with
 "frozen" a frozen copy computes them alongside the policy (a second model in memory, no pass
 before training). The held-out pairs are the validation set: the objective reports the reward
-margin and preference accuracy with the loss. `data/report.json` and `data/rejects.jsonl` say
-what became of every input record.
+margin and preference accuracy with the loss (`val_reward_margin`, `val_accuracy` in
+metrics.jsonl). `data/report.json` and `data/rejects.jsonl` say what became of every input
+record; the counts are also the manifest's `stats.data`.
 
 A micro-batch is [dpo].micro_batch_size pairs and a step global_batch_tokens / seq_len pairs (32
 x 2048 tokens: the report's batch of 32). Warm-up is warmup_ratio of the run unless
@@ -40,6 +41,7 @@ from pintsize.train.posttrain import (
     StartModel,
     check_length,
     data_inputs,
+    data_stats,
     encode_records,
     epoch_steps,
     split_heldout,
@@ -183,5 +185,6 @@ def run_dpo(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         init_state=weights,
         init_source=str(start.weights_file),
         tokenizer_dir=start.tokenizer_dir,
+        stats={"data": data_stats(data.report, data.train, data.heldout)},
     )
     return run_training_stage(stage, device)

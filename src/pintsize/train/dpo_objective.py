@@ -62,8 +62,9 @@ class FrozenReference:
 
 
 class DPOObjective:
-    """The objective protocol of `pintsize.train.objective`: a sum over pairs, and per-pair metric sums
-    (reward margin, preference accuracy, chosen and rejected rewards)."""
+    """The objective protocol of `pintsize.train.objective`: a sum over pairs, and per-pair metric
+    sums, which the engine logs as means over pairs: `reward_margin`, `accuracy` (the share of
+    pairs whose chosen reply gets the higher reward), `chosen_reward` and `rejected_reward`."""
 
     def __init__(self, beta: float, reference: Callable[[dict], torch.Tensor] | None = None):
         self.beta = beta
@@ -77,7 +78,7 @@ class DPOObjective:
         margins = (chosen_rewards - rejected_rewards).detach()
         return losses.sum(), {
             "reward_margin": margins.sum(),
-            "reward_accuracy": (margins > 0).float().sum(),
+            "accuracy": (margins > 0).float().sum(),
             "chosen_reward": chosen_rewards.detach().sum(),
             "rejected_reward": rejected_rewards.detach().sum(),
         }

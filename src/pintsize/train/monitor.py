@@ -61,6 +61,14 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
+def _named(metrics: dict[str, float], prefix: str, record: dict) -> dict[str, float]:
+    """The objective's metrics under their record keys, which must not replace the engine's own."""
+    named = {prefix + name: value for name, value in metrics.items()}
+    if clash := sorted(named.keys() & record.keys()):
+        raise ValueError(f"objective metrics {clash} would overwrite the engine's own keys in {METRICS_FILE}")
+    return named
+
+
 class Monitor:
     def __init__(
         self,
@@ -80,6 +88,7 @@ class Monitor:
         self.flops_per_token = flops_per_token
         self.console = console or Console(stderr=True)
         self._losses: list[float] = []
+        self._metric_values: dict[str, list[float]] = {}  # the objective's metrics over the logging interval
         self._interval_start = (time.perf_counter(), start_step)
         self._last_rate = (0.0, None)
         if not env.is_main:
@@ -111,10 +120,16 @@ class Monitor:
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
 
-    def step(self, step: int, loss: float | None, lr: float, grad_norm: float, log: bool) -> None:
-        """Record one optimizer step (loss None: skipped); every `log` step writes the interval's mean."""
+    def step(
+        self, step: int, loss: float | None, lr: float, grad_norm: float, log: bool,
+        metrics: dict[str, float] | None = None,
+    ) -> None:
+        """Record one optimizer step (loss None: skipped); every `log` step writes the interval's
+        mean loss and the mean of each objective metric (`metrics`, per unit), over the same steps."""
         if loss is not None:
             self._losses.append(loss)
+            for name, value in (metrics or {}).items():
+                self._metric_values.setdefault(name, []).append(value)
         if not self.env.is_main:
             return
         self._progress.update(self._task, completed=step)
@@ -127,6 +142,8 @@ class Monitor:
         mfu = tokens_per_s * self.flops_per_token / self.peak_total if self.peak_total else None
         mean_loss = sum(self._losses) / len(self._losses) if self._losses else None
         self._losses.clear()
+        means = {name: sum(values) / len(values) for name, values in self._metric_values.items()}
+        self._metric_values.clear()
         record = {
             "step": step,
             "tokens": step * self.tokens_per_step,
@@ -136,8 +153,9 @@ class Monitor:
             "tokens_per_s": round(tokens_per_s, 1),
             "mfu": mfu,
         }
+        record.update(_named(means, "", record))
         self._write(record)
-        for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu"):
+        for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", *means):
             if record[key] is not None:
                 self._tb.add_scalar(f"train/{key}", record[key], step)
         loss_txt = f"{mean_loss:.4f}" if mean_loss is not None else "-"
@@ -151,12 +169,19 @@ class Monitor:
         """Throughput counts training only: the clock restarts after validation and checkpoints."""
         self._interval_start = (time.perf_counter(), step)
 
-    def validation(self, step: int, loss: float, tokens: int) -> None:
+    def validation(self, step: int, loss: float, tokens: int, metrics: dict[str, float] | None = None) -> None:
+        """The validation pass's mean loss over `tokens` units and the objective's metrics (per
+        unit), written as `val_loss`, `val_tokens` and `val_<name>`."""
         if not self.env.is_main:
             return
-        self._write({"step": step, "val_loss": loss, "val_tokens": tokens})
+        metrics = metrics or {}
+        record = {"step": step, "val_loss": loss, "val_tokens": tokens}
+        self._write(record | _named(metrics, "val_", record))
         self._tb.add_scalar("val/loss", loss, step)
-        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} tokens", highlight=False)
+        for name, value in metrics.items():
+            self._tb.add_scalar(f"val/{name}", value, step)
+        extra = "".join(f"  {name} {value:.4f}" for name, value in metrics.items())
+        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} tokens{extra}", highlight=False)
 
     def event(self, step: int, event: str, **fields) -> None:
         """Something a reader of the log must see: a skipped step, a resume, the end of the data."""

@@ -126,6 +126,12 @@ def encode_records(
     return kept
 
 
+def data_stats(report: DataReport, train: list, heldout: list) -> dict:
+    """What became of the input records (as in `data/report.json`) and how the kept ones were
+    split, for the artifact manifest's stats."""
+    return {**report.to_dict(), "train": len(train), "heldout": len(heldout)}
+
+
 def split_heldout(
     items: list[Encoded], fraction: float, seed: int, section: str, report: DataReport
 ) -> tuple[list[Encoded], list[Encoded]]:

@@ -4,7 +4,8 @@ Conversations (`pintsize.data.chat`) are rendered with the model's chat template
 with an assistant-only loss mask (`pintsize.data.chat_tokens`), split by conversation into
 training and held-out sets, and packed into token shards in the stage's working directory
 (`data/train/`, `data/heldout/`, with `data/report.json` and `data/rejects.jsonl` saying what
-became of every input record), so the artifact holds exactly what was trained on.
+became of every input record; the counts are also the manifest's `stats.data`), so the artifact
+holds exactly what was trained on.
 
 Training reuses the pretraining loader and objective: several conversations share a row,
 positions restart at each one (the document mask keeps them from attending to each other), and
@@ -29,6 +30,7 @@ from pintsize.train.objective import LMObjective
 from pintsize.train.posttrain import (
     check_length,
     data_inputs,
+    data_stats,
     encode_records,
     epoch_steps,
     split_heldout,
@@ -129,5 +131,6 @@ def run_sft(recipe: Recipe, model: Path, out: Path, device: str | None = None) -
         init_state=start.weights(),
         init_source=str(start.weights_file),
         tokenizer_dir=start.tokenizer_dir,
+        stats={"data": data_stats(data.report, data.train, data.heldout)},
     )
     return run_training_stage(stage, device)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from pintsize.model.config import ModelConfig
 from pintsize.model.info import flops_per_token
 from pintsize.model.llama import Llama
 from pintsize.train.config import TrainConfig
-from pintsize.train.distributed import DistEnv, init_distributed, shutdown_distributed
+from pintsize.train.distributed import DistEnv, init_distributed
 from pintsize.train.objective import Objective
 from pintsize.train.trainer import Trainer, TrainData, total_steps
 
@@ -58,6 +58,7 @@ class TrainingStage:
     init_state: dict[str, torch.Tensor] | None = None  # weights to start from (context extension, fine-tuning)
     init_source: str = ""
     tokenizer_dir: Path | None = None  # copied into model/tokenizer
+    stats: dict = field(default_factory=dict)  # the stage's own account (of its data), merged into the manifest's stats
 
 
 def build_initial_model(stage: TrainingStage, env: DistEnv) -> Llama:
@@ -70,33 +71,33 @@ def build_initial_model(stage: TrainingStage, env: DistEnv) -> Llama:
 
 
 def run_training_stage(stage: TrainingStage, device: str | None = None) -> Path:
+    """Train `stage` and write its artifact. Under torchrun the process group is joined (or reused,
+    when an earlier stage of this process made it) and left standing for the next stage."""
     env = init_distributed(device)
-    try:
-        writer = ArtifactWriter(stage.out, stage.stage, stage.artifact_config, inputs=dict(stage.inputs))
-        writer.extra["execution"] = {k: getattr(stage.config, k) for k in EXECUTION_FIELDS}
-        with contextlib.ExitStack() as stack:
-            if env.is_main:
-                stack.enter_context(writer)
-            env.barrier()  # the partial directory exists (and stale work is gone) before anyone writes
-            trainer = Trainer(
-                build_initial_model(stage, env),
-                stage.objective,
-                stage.config,
-                env,
-                writer.dir,
-                stage.train_data(env),
-                stage.val_data(env),
-                total_steps=total_steps(stage.config, stage.stage),
-                flops_per_token=flops_per_token(stage.model_config, stage.config.seq_len),
-                section=stage.stage,
-            )
-            trainer.fit()
-            weights = trainer.full_model_state()
-            if env.is_main:
-                save_model(weights, stage.model_config, writer.dir / MODEL_DIR, tokenizer_dir=stage.tokenizer_dir)
-                writer.stats.update(trainer.summary())
-                writer.stats["params"] = stage.model_config.num_params()
-        env.barrier()
-        return stage.out
-    finally:
-        shutdown_distributed()
+    writer = ArtifactWriter(stage.out, stage.stage, stage.artifact_config, inputs=dict(stage.inputs))
+    writer.extra["execution"] = {k: getattr(stage.config, k) for k in EXECUTION_FIELDS}
+    with contextlib.ExitStack() as stack:
+        if env.is_main:
+            stack.enter_context(writer)
+        env.barrier()  # the partial directory exists (and stale work is gone) before anyone writes
+        trainer = Trainer(
+            build_initial_model(stage, env),
+            stage.objective,
+            stage.config,
+            env,
+            writer.dir,
+            stage.train_data(env),
+            stage.val_data(env),
+            total_steps=total_steps(stage.config, stage.stage),
+            flops_per_token=flops_per_token(stage.model_config, stage.config.seq_len),
+            section=stage.stage,
+        )
+        trainer.fit()
+        weights = trainer.full_model_state()
+        if env.is_main:
+            save_model(weights, stage.model_config, writer.dir / MODEL_DIR, tokenizer_dir=stage.tokenizer_dir)
+            writer.stats.update(stage.stats)
+            writer.stats.update(trainer.summary())
+            writer.stats["params"] = stage.model_config.num_params()
+    env.barrier()
+    return stage.out

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -71,6 +71,12 @@ class StepResult:
     lr: float
     skipped: str = ""  # why the divergence guard skipped the update; empty when applied
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Validation(NamedTuple):
+    loss: float  # mean over the validation units
+    units: int  # target tokens (LM, SFT) or pairs (DPO)
+    metrics: dict[str, float]  # the objective's metrics, means over the same units
 
 
 class Trainer:
@@ -180,12 +186,13 @@ class Trainer:
     # ------------------------------------------------------------ validation
 
     @torch.no_grad()
-    def validate(self) -> tuple[float, int] | None:
-        """Mean loss over one pass of the validation data, counting only the objective's units,
-        so padding and masked targets never enter it. None without validation data."""
+    def validate(self) -> Validation | None:
+        """Mean loss and objective metrics over one pass of the validation data, per unit of the
+        objective, so padding and masked targets never enter them. None without validation data."""
         if self.val_data is None:
             return None
-        totals = torch.zeros(2, device=self.env.device)
+        units = loss_sum = torch.zeros((), device=self.env.device)
+        metric_sums: dict[str, torch.Tensor] = {}
         it = iter(self.val_data())
         self.model.eval()
         while True:
@@ -194,14 +201,18 @@ class Trainer:
                 break
             batch = self.prepare(batch)
             with self.autocast():
-                loss, _ = self.objective(self.model, batch)
-            totals += torch.stack([loss.float(), self.objective.units(batch).float()])
+                loss, metrics = self.objective(self.model, batch)
+            units = units + self.objective.units(batch).float()
+            loss_sum = loss_sum + loss.float()
+            for k, v in metrics.items():
+                metric_sums[k] = metric_sums.get(k, 0) + v.float()
         self.model.train()
-        loss_sum, units = self.env.all_reduce(totals).tolist()
+        units, loss_sum, *sums = self.env.all_reduce(torch.stack([units, loss_sum, *metric_sums.values()])).tolist()
         if units == 0:
             return None
         self.last_val_loss = loss_sum / units
-        return self.last_val_loss, int(units)
+        means = {k: v / units for k, v in zip(metric_sums, sums)}
+        return Validation(self.last_val_loss, int(units), means)
 
     # ------------------------------------------------------------ the loop
 
@@ -274,7 +285,8 @@ class Trainer:
                 except TrainingDiverged as e:
                     raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
                 last = r.step == self.total_steps
-                monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log=r.step % self.config.log_every == 0 or last)
+                log = r.step % self.config.log_every == 0 or last
+                monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics)
                 if r.skipped:
                     monitor.event(r.step, "skipped step", reason=r.skipped, loss=r.loss, grad_norm=r.grad_norm)
                 if r.step % self.config.val_every == 0 or last:
