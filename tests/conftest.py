@@ -9,3 +9,5 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Rich wraps CLI output at 80 columns when there is no terminal; tests read whole lines.
+os.environ["COLUMNS"] = "200"

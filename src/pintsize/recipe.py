@@ -17,6 +17,7 @@ from pintsize.data.config import PackConfig
 from pintsize.errors import RecipeError
 from pintsize.eval.config import EvalConfig
 from pintsize.model.recipe import ExportConfig, ModelSection
+from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig
 from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig
 
@@ -33,6 +34,7 @@ class RunConfig(Section):
 
 class Recipe(Section):
     run: RunConfig = Field(default_factory=RunConfig)
+    quality_model: QualityModelConfig | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     pack: PackConfig = Field(default_factory=PackConfig)

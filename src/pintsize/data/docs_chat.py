@@ -66,13 +66,17 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
 
 
 def preference_pairs(n: int, seed: int = 1) -> list[dict]:
-    """`n` pairs {"prompt", "chosen", "rejected"} (strings): the right documentation vs another function's."""
+    """Up to `n` pairs {"prompt", "chosen", "rejected"} (strings): the function's own documentation
+    vs another function's. Chosen and rejected answers come from two disjoint halves of the
+    functions, so no answer is preferred in one pair and rejected in another (which would teach
+    the model to memorize answers rather than to match them to the question)."""
     rng = random.Random(seed)
     funcs = function_docs()
     rng.shuffle(funcs)
+    half = len(funcs) // 2
+    asked, wrong = funcs[:half], funcs[half:]
     pairs = []
-    for i, f in enumerate(funcs[:n]):
-        other = funcs[(i + 1 + rng.randrange(len(funcs) - 1)) % len(funcs)]
+    for f, other in zip(asked[:n], wrong):
         chosen, rejected = _answer(f["doc"]), _answer(other["doc"])
         if chosen != rejected:
             q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])

@@ -24,6 +24,9 @@ class EvalConfig(Section):
     harness_limit: int | None = Field(None, gt=0, description="examples per task (for quick runs)")
     num_fewshot: int | None = Field(None, ge=0, description="overrides the tasks' own shot counts")
     harness_batch_size: int = Field(8, gt=0)
+    harness_optional: bool = Field(
+        False, description="when the eval data folder is missing, record the harness as skipped instead of failing"
+    )
     data_dir: str | None = Field(
         None, description="folder of the local eval data (hellaswag/, arc/, gsm8k/, mt_bench/); default: $PINTSIZE_EVAL_DATA or shared/eval"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from pintsize.artifacts import ArtifactWriter, atomic_write_json
 from pintsize.errors import PintsizeError
 from pintsize.eval.config import EvalConfig
+from pintsize.eval.harness import find_eval_data
 from pintsize.serve.generate import Generator
 from pintsize.serve.sampling import SamplingParams
 
@@ -35,7 +36,9 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
         if config.perplexity:
             results["perplexity"] = perplexity(gen, config, inputs.get("perplexity_data"), inputs.get("shards"))
             art.stats["bits_per_byte"] = results["perplexity"]["bits_per_byte"]
-        if config.harness_tasks:
+        if config.harness_tasks and config.harness_optional and find_eval_data(config.data_dir) is None:
+            results["harness"] = {"skipped": "no eval data folder ([eval] data_dir, $PINTSIZE_EVAL_DATA or shared/eval)"}
+        elif config.harness_tasks:
             from pintsize.eval.harness import run_harness
             from pintsize.eval.lm import PintsizeLM
 
@@ -73,7 +76,6 @@ def perplexity(gen: Generator, config: EvalConfig, data: Path | None, shards: Pa
 
 
 def mtbench(gen: Generator, config: EvalConfig, out: Path) -> dict:
-    from pintsize.eval.harness import find_eval_data
     from pintsize.eval.judge import Judge
     from pintsize.eval.mtbench import run_mtbench
 

@@ -45,10 +45,30 @@ def _corpus(recipe: Recipe) -> Path:
     return path
 
 
+def curate_config(recipe: Recipe):
+    """The [data] section, with the run's own quality model when [quality_model] trains one and
+    [data.quality].model names none."""
+    data = recipe.data
+    if recipe.quality_model is not None and data.quality.model is None:
+        quality = data.quality.model_copy(update={"model": str(stage_dir(recipe, "quality"))})
+        data = data.model_copy(update={"quality": quality})
+    return data
+
+
+def _curate_inputs(recipe: Recipe) -> dict[str, Path]:
+    return {"quality": stage_dir(recipe, "quality")} if recipe.quality_model is not None else {}
+
+
+def _quality(recipe: Recipe, out: Path) -> None:
+    from pintsize.pipeline.quality_stage import train_quality_stage
+
+    train_quality_stage(recipe.quality_model, out)
+
+
 def _curate(recipe: Recipe, out: Path) -> None:
     from pintsize.curate.pipeline import run_curate
 
-    run_curate(recipe.data, out)
+    run_curate(curate_config(recipe), out)
 
 
 def _tokenizer(recipe: Recipe, out: Path) -> None:
@@ -69,16 +89,30 @@ def _pretrain(recipe: Recipe, out: Path) -> None:
     run_pretrain(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out)
 
 
+def start_model(recipe: Recipe, section: str) -> Path:
+    """Where SFT or DPO starts: [section].init_from, else the run's previous training stage."""
+    init_from = getattr(recipe, section).init_from
+    if init_from:
+        return Path(init_from)
+    return stage_dir(recipe, "pretrain" if section == "sft" or recipe.sft is None else "sft")
+
+
+def _posttrain_inputs(recipe: Recipe, section: str) -> dict[str, Path]:
+    """The starting model and the data files (hashed, so an edited file reruns the stage)."""
+    data = {f"data{i}": Path(p) for i, p in enumerate(getattr(recipe, section).data) if not p.startswith("builtin:")}
+    return {"model": start_model(recipe, section), **data}
+
+
 def _sft(recipe: Recipe, out: Path) -> None:
     from pintsize.train.sft import run_sft
 
-    run_sft(recipe, stage_dir(recipe, "pretrain") / "model", out)
+    run_sft(recipe, start_model(recipe, "sft"), out)
 
 
 def _dpo(recipe: Recipe, out: Path) -> None:
     from pintsize.train.dpo import run_dpo
 
-    run_dpo(recipe, stage_dir(recipe, "sft" if recipe.sft else "pretrain") / "model", out)
+    run_dpo(recipe, start_model(recipe, "dpo"), out)
 
 
 def _eval(recipe: Recipe, out: Path) -> None:
@@ -101,7 +135,7 @@ def _export(recipe: Recipe, out: Path) -> None:
         if recipe.export.gguf:
             from pintsize.model.gguf import export_gguf
 
-            export_gguf(model, art.dir / "model.gguf")
+            export_gguf(model, art.dir / "model.gguf", dtype=recipe.export.dtype)
             art.stats["gguf"] = "model.gguf"
 
 
@@ -113,7 +147,14 @@ def _inputs_pretrain(r: Recipe) -> dict[str, Path]:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("curate", lambda r: bool(r.data.sources), lambda r: r.data, lambda r: {}, _curate),
+    Stage(
+        "quality",
+        lambda r: r.quality_model is not None,
+        lambda r: r.quality_model,
+        lambda r: {f"labels{i}": Path(p) for i, p in enumerate(r.quality_model.labels)},
+        _quality,
+    ),
+    Stage("curate", lambda r: bool(r.data.sources), curate_config, _curate_inputs, _curate),
     Stage(
         "tokenizer",
         lambda r: True,
@@ -129,14 +170,8 @@ STAGES: tuple[Stage, ...] = (
         _pack,
     ),
     Stage("pretrain", lambda r: True, lambda r: {"model": r.model, "pretrain": r.pretrain}, _inputs_pretrain, _pretrain),
-    Stage("sft", lambda r: r.sft is not None, lambda r: r.sft, lambda r: {"pretrain": stage_dir(r, "pretrain")}, _sft),
-    Stage(
-        "dpo",
-        lambda r: r.dpo is not None,
-        lambda r: r.dpo,
-        lambda r: {"model": stage_dir(r, "sft" if r.sft else "pretrain")},
-        _dpo,
-    ),
+    Stage("sft", lambda r: r.sft is not None, lambda r: r.sft, lambda r: _posttrain_inputs(r, "sft"), _sft),
+    Stage("dpo", lambda r: r.dpo is not None, lambda r: r.dpo, lambda r: _posttrain_inputs(r, "dpo"), _dpo),
     Stage("eval", lambda r: True, lambda r: r.eval, lambda r: {"model": final_stage(r), "shards": stage_dir(r, "pack")}, _eval),
     Stage("export", lambda r: r.export.hf or r.export.gguf, lambda r: r.export, lambda r: {"model": final_stage(r)}, _export),
 )

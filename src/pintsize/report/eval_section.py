@@ -27,7 +27,9 @@ def render_eval(results: dict) -> str:
             + f"<p class='muted'>on {html.escape(str(ppl.get('source', '')))}</p>"
         )
     harness = results.get("harness")
-    if harness and harness.get("headline"):
+    if harness and harness.get("skipped"):
+        out.append(f"<h3>lm-evaluation-harness</h3><p class='muted'>skipped: {html.escape(harness['skipped'])}</p>")
+    elif harness and harness.get("headline"):
         rows = [[task, h["metric"], h["value"], harness.get("n-shot", {}).get(task, "")] for task, h in harness["headline"].items()]
         out.append("<h3>lm-evaluation-harness</h3>" + table(["task", "metric", "value", "shots"], rows, numeric_from=2))
     passkey = results.get("passkey")

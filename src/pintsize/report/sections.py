@@ -102,20 +102,12 @@ def data_funnel(run_dir: Path) -> str:
 
 
 def tokenizer(run_dir: Path) -> str:
-    m = read_json(run_dir / "tokenizer" / "manifest.json")
-    if not m:
+    tok_dir, corpus = run_dir / "tokenizer", run_dir / "curate"
+    if not (tok_dir / "manifest.json").is_file() or not (corpus / "manifest.json").is_file():
         return ""
-    rows = [[k, v] for k, v in m.get("stats", {}).items() if isinstance(v, (int, float, str))]
-    pack = read_json(run_dir / "pack" / "manifest.json")
-    per_source = []
-    if pack:
-        for source, s in sorted((pack["stats"].get("sources") or {}).items()):
-            if isinstance(s, dict):
-                per_source.append([source] + [s.get(k, "") for k in ("docs", "tokens", "chars_per_token")])
-    out = "<h2>Tokenizer</h2><div class='card'>" + table(["", ""], rows)
-    if per_source:
-        out += "<h3>Packed tokens per source</h3>" + table(["source", "documents", "tokens", "chars/token"], per_source)
-    return out + "</div>"
+    from pintsize.report.tokenizer_section import render_tokenizer
+
+    return render_tokenizer(tok_dir, corpus)
 
 
 # ---------------------------------------------------------------- training

@@ -1,0 +1,101 @@
+"""`pintsize run`: every stage on real text, a report at the end, unchanged stages skipped on a
+rerun, and a changed section rerunning exactly the stages downstream of it."""
+
+import glob
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from pintsize.data.docs_chat import write_jsonl
+from pintsize.data.pydoc_corpus import pydoc_documents
+from pintsize.pipeline.run import plan, run
+from pintsize.recipe import parse_recipe
+
+torch.set_num_threads(1)  # tiny models: a second thread only adds contention on a shared machine
+
+STAGES = ["quality", "curate", "tokenizer", "pack", "pretrain", "sft", "dpo", "eval", "export"]
+
+
+def tiny_training(steps: int) -> dict:
+    return {
+        "seq_len": 64,
+        "micro_batch_size": 4,
+        "global_batch_tokens": 256,
+        "max_steps": steps,
+        "precision": "fp32",
+        "val_every": steps,
+        "val_tokens": 2048,
+        "log_every": 1,
+        "ckpt_every": steps,
+        "optimizer": {"lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 1},
+    }
+
+
+@pytest.fixture(scope="module")
+def recipe_dict(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("run")
+    docs = pydoc_documents(limit=60)
+    write_jsonl(docs, root / "docs.jsonl")
+    found = sorted(glob.glob("/usr/share/doc/*/copyright"))[:30]
+    if len(found) < 10:
+        pytest.skip("needs the /usr/share/doc licence files of a Debian-like system as negative examples")
+    (root / "licences").mkdir()
+    licences = [str(shutil.copy(f, root / "licences" / f"{Path(f).parent.name}.txt")) for f in found]
+    return {
+        "run": {"name": "tiny", "out_dir": str(root / "runs" / "tiny")},
+        "quality_model": {"positives": [str(root / "docs.jsonl")], "negatives": licences},
+        "data": {
+            "sources": [
+                {"name": "docs", "path": str(root / "docs.jsonl"), "format": "jsonl", "profile": "docs"},
+                {"name": "licences", "path": str(root / "licences" / "*.txt"), "format": "text"},
+            ],
+            "quality": {"threshold": 0.5},
+        },
+        "tokenizer": {"kind": "train", "vocab_size": 512},
+        "pack": {"val_fraction": 0.1},
+        "model": {"name": "tiny", "n_layer": 1, "d_model": 32, "n_head": 2, "n_kv_head": 1, "d_ff": 64, "block_size": 64},
+        "pretrain": tiny_training(6),
+        "sft": {"data": ["builtin:docs-chat:40"], "epochs": 1, **tiny_training(3)},
+        "dpo": {"data": ["builtin:docs-preferences:24"], "epochs": 1, **tiny_training(3)},
+        "eval": {"perplexity_max_documents": 5, "samples": ["What does `json.dumps` do?"], "samples_max_new_tokens": 8},
+        "export": {"hf": True, "gguf": True, "dtype": "float32"},
+    }
+
+
+@pytest.fixture(scope="module")
+def finished(recipe_dict) -> Path:
+    report = run(parse_recipe(recipe_dict))
+    return report
+
+
+def test_every_stage_runs_and_the_report_is_written(finished, recipe_dict):
+    out = Path(recipe_dict["run"]["out_dir"])
+    assert finished == out / "report.html"
+    for stage in STAGES:
+        assert (out / stage / "manifest.json").is_file(), stage
+    stats = json.loads((out / "curate" / "stats.json").read_text())["sources"]
+    assert stats["licences"]["kept"] < stats["licences"]["input"]  # the quality model removes licence texts
+    assert stats["docs"]["kept"] > 0
+    page = finished.read_text()
+    for heading in ("Data", "Tokenizer", "Training: pretrain", "Training: dpo", "Evaluation", "Lineage"):
+        assert f"<h2>{heading}" in page, heading
+    assert (out / "export" / "hf" / "config.json").is_file() and (out / "export" / "model.gguf").is_file()
+    # the curate stage used the run's own quality model
+    assert json.loads((out / "curate" / "manifest.json").read_text())["config"]["quality"]["model"] == str(out / "quality")
+
+
+def test_rerun_skips_every_unchanged_stage(finished, recipe_dict):
+    assert [s.action for s in plan(parse_recipe(recipe_dict))] == ["skip"] * len(STAGES)
+
+
+def test_a_changed_section_reruns_only_what_depends_on_it(finished, recipe_dict):
+    changed = json.loads(json.dumps(recipe_dict))
+    changed["dpo"]["beta"] = 0.2
+    actions = {s.stage.name: s.action for s in plan(parse_recipe(changed))}
+    assert actions == {**{s: "skip" for s in STAGES}, "dpo": "run", "eval": "run", "export": "run"}
+    changed["tokenizer"]["vocab_size"] = 640
+    actions = {s.stage.name: s.action for s in plan(parse_recipe(changed))}
+    assert [s for s in STAGES if actions[s] == "run"] == STAGES[2:]
