@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pintsize.artifacts import atomic_write_bytes, atomic_write_json
+from pintsize.jsonl import read_json_objects
 from pintsize.errors import DataError
 
 MODEL_FILE = "quality_model.json"
@@ -122,17 +123,7 @@ def read_label_file(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: labels file not found")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{line_no}: not JSON ({e.msg})") from None
-            records.append(check_label_record(rec, f"{path}:{line_no}"))
-    return records
+    return [check_label_record(rec, f"{path}:{lineno}") for lineno, rec in read_json_objects(path)]
 
 
 def check_label_record(rec: object, where: str) -> dict:

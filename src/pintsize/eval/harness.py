@@ -16,13 +16,13 @@ Presets:
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from pintsize.errors import DataError, PintsizeError
+from pintsize.jsonl import read_json_objects
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 DATA_PLACEHOLDER = "@EVAL_DATA@"
@@ -98,19 +98,8 @@ def check_local_data(task: str, data_dir: Path) -> None:
     path = data_dir / rel
     if not path.is_file():
         raise DataError(f"{path}: missing; task {task} reads it (eval data folder {data_dir})")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}:{lineno}: a JSON object was expected")
-            for key, typ in fields.items():
-                if not isinstance(rec.get(key), typ):
-                    raise DataError(f"{path}:{lineno}: field '{key}' must be a {typ.__name__} (got {rec.get(key)!r:.60})")
+    for _ in read_json_objects(path, fields):  # reading checks every record
+        pass
 
 
 def render_local_tasks(data_dir: Path, dest: Path) -> Path:

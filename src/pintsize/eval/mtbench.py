@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from pintsize.artifacts import atomic_write_json, atomic_write_text
+from pintsize.jsonl import read_json_objects
 from pintsize.errors import DataError, PintsizeError
 from pintsize.eval.judge import NEEDS_REFERENCE, Judge, judge_messages
 from pintsize.serve.generate import Generator
@@ -36,20 +37,7 @@ class MTBenchData:
 def _read_jsonl(path: Path, required: dict[str, type]) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: missing (MT-Bench data folder: question.jsonl, judge_prompts.jsonl, reference_answer/gpt-4.jsonl)")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            for key, typ in required.items():
-                if not isinstance(rec, dict) or not isinstance(rec.get(key), typ):
-                    raise DataError(f"{path}:{lineno}: field '{key}' must be a {typ.__name__}")
-            records.append(rec)
-    return records
+    return [rec for _, rec in read_json_objects(path, required)]
 
 
 def load_mtbench(data_dir: str | Path) -> MTBenchData:
