@@ -99,3 +99,42 @@ def test_a_changed_section_reruns_only_what_depends_on_it(finished, recipe_dict)
     changed["tokenizer"]["vocab_size"] = 640
     actions = {s.stage.name: s.action for s in plan(parse_recipe(changed))}
     assert [s for s in STAGES if actions[s] == "run"] == STAGES[2:]
+
+
+def test_a_failed_stage_is_planned_as_a_resume_and_dry_run_prints_the_plan(finished, recipe_dict):
+    from typer.testing import CliRunner
+
+    from pintsize.cli import app
+
+    out = Path(recipe_dict["run"]["out_dir"])
+    (out / "eval").rename(out / "eval.partial")  # what a crash in the eval stage leaves behind
+    try:
+        steps = {s.stage.name: s for s in plan(parse_recipe(recipe_dict))}
+        assert (steps["eval"].action, steps["eval"].reason) == ("run", "resume a failed run")
+        assert steps["export"].action == "skip"  # its input (the DPO model) did not change
+        recipe_file = out.parent / "recipe.toml"
+        recipe_file.write_text(_toml(recipe_dict))
+        result = CliRunner().invoke(app, ["run", str(recipe_file), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert "resume a failed run" in result.output and "unchanged" in result.output
+    finally:
+        (out / "eval.partial").rename(out / "eval")
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """A minimal TOML writer for the nested dicts and lists of this test's recipe."""
+    import json as _json
+
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append(_toml(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                lines.append(f"[[{prefix}{key}]]\n" + "".join(f"{k} = {_json.dumps(v)}\n" for k, v in item.items()))
+        else:
+            lines.append(f"{key} = {_json.dumps(value)}")
+    head = f"[{prefix[:-1]}]\n" if prefix and any("=" in line and not line.startswith("[[") for line in lines) else ""
+    scalars = [line for line in lines if not line.startswith("[[")]
+    arrays = [line for line in lines if line.startswith("[[")]
+    return head + "\n".join(scalars) + "\n" + "".join(arrays) + "".join(tables)

@@ -72,11 +72,23 @@ def decide(stage: Stage, recipe: Recipe, state: dict[str, str], upstream_runs: b
     return Step(stage, out, "skip", "unchanged")
 
 
+def _reads_from(stage: Stage, recipe: Recipe, outputs: set[Path]) -> bool:
+    """Whether one of the stage's inputs is (inside) one of these artifacts."""
+    try:
+        inputs = [Path(p).resolve() for p in stage.inputs(recipe).values()]
+    except PintsizeError:
+        return True  # an input cannot even be located yet: an earlier stage has to make it
+    return any(p == out or out in p.parents for p in inputs for out in outputs)
+
+
 def plan(recipe: Recipe, force: frozenset[str] = frozenset()) -> list[Step]:
-    state, steps, upstream = _load_state(recipe), [], False
+    """What `run` will do. A stage that reads the artifact of a stage planned to run is planned to
+    run too (its input may change); `run` itself decides again from the fingerprints."""
+    state, steps, rerun = _load_state(recipe), [], set()
     for stage in STAGES:
-        step = decide(stage, recipe, state, upstream, stage.name in force)
-        upstream |= step.action == "run"
+        step = decide(stage, recipe, state, _reads_from(stage, recipe, rerun), stage.name in force)
+        if step.action == "run":
+            rerun.add(step.out.resolve())
         steps.append(step)
     return steps
 
