@@ -17,6 +17,7 @@ from pintsize.data.config import PackConfig
 from pintsize.errors import RecipeError
 from pintsize.eval.config import EvalConfig
 from pintsize.model.recipe import ExportConfig, ModelSection
+from pintsize.pipeline.ablate_config import AblateConfig
 from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig
 from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig
@@ -44,6 +45,7 @@ class Recipe(Section):
     dpo: DPOConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    ablate: AblateConfig | None = None
 
     @property
     def out_dir(self) -> Path:

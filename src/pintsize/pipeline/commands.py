@@ -29,3 +29,31 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from pintsize.report.html import write_report
 
         typer.echo(f"wrote {write_report(run_dir, out)}")
+
+    @app.command("ablate")
+    def ablate_cmd(
+        recipe: Path = typer.Argument(..., help="a recipe TOML file (its ablate section, or the defaults)"),
+        out: Path = typer.Option(None, "--out", help="the ablation artifact (default runs/<name>/ablate; work in <out>-work)"),
+        variants: str = typer.Option(
+            None,
+            "--variants",
+            help="comma-separated: curated, uncurated, no_normalize, no_language, no_heuristics, no_dedup, no_pii, "
+            "no_quality, no_mixture (default: the recipe's ablate.variants)",
+        ),
+        seeds: str = typer.Option(None, "--seeds", help="comma-separated training seeds (default: the recipe's ablate.seeds, else 1,2)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print what would run and what is already done, and stop"),
+    ) -> None:
+        """Train the same model on the same token budget on curated and less curated versions of the
+        recipe's data (two seeds each) and compare them on held-out expository text and a cloze task."""
+        from pintsize.errors import RecipeError
+        from pintsize.pipeline.ablate import run_ablation
+        from pintsize.recipe import load_recipe
+
+        def split(value: str | None) -> list[str] | None:
+            return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+        try:
+            seed_list = [int(s) for s in split(seeds)] if seeds else None
+        except ValueError:
+            raise RecipeError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
+        run_ablation(load_recipe(recipe), out=out, variants=split(variants), seeds=seed_list, dry_run=dry_run)
