@@ -83,6 +83,17 @@ def _forget_lost_shards(shards: list[ShardSpec], work: Path, logs: Path) -> None
 
 
 def _inputs(config: DataConfig) -> dict[str, Path]:
+    inputs = source_inputs(config)
+    for i, p in enumerate(config.decontamination.paths):
+        inputs[f"eval:{i}"] = Path(p)
+    if config.quality.model:
+        inputs["quality_model"] = Path(config.quality.model)
+    return inputs
+
+
+def source_inputs(config: DataConfig) -> dict[str, Path]:
+    """The raw sources as artifact inputs (hashed into a stage's fingerprint): a path, or the
+    folder a glob pattern starts from."""
     inputs: dict[str, Path] = {}
     for s in config.sources:
         if s.format == "pydoc":
@@ -92,10 +103,6 @@ def _inputs(config: DataConfig) -> dict[str, Path]:
         else:
             p = Path(os.path.expanduser(s.path))
             inputs[f"source:{s.name}"] = p if p.exists() else source_base(s)
-    for i, p in enumerate(config.decontamination.paths):
-        inputs[f"eval:{i}"] = Path(p)
-    if config.quality.model:
-        inputs["quality_model"] = Path(config.quality.model)
     return inputs
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -99,17 +98,9 @@ def split_config(data: DataConfig, cfg: AblateConfig) -> dict:
 
 def source_inputs(data: DataConfig, cfg: AblateConfig) -> dict[str, Path]:
     """The raw inputs (hashed into the split's fingerprint)."""
-    from pintsize.curate.shards import source_base
+    from pintsize.curate.pipeline import source_inputs as raw_sources
 
-    inputs: dict[str, Path] = {}
-    for s in data.sources:
-        if s.format == "pydoc":
-            from pintsize.data.pydoc_corpus import write_pydoc_corpus
-
-            inputs[f"source:{s.name}"] = write_pydoc_corpus()
-        else:
-            p = Path(os.path.expanduser(s.path))
-            inputs[f"source:{s.name}"] = p if p.exists() else source_base(s)
+    inputs = raw_sources(data)
     if cfg.heldout_path:
         inputs["heldout_path"] = Path(cfg.heldout_path)
     return inputs
