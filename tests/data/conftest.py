@@ -47,6 +47,14 @@ def bpe(tmp_path_factory, corpus) -> Path:
 
 
 @pytest.fixture(scope="session")
+def chat_bpe(bpe):
+    """The trained BPE loaded as a transformers tokenizer (with the ChatML template)."""
+    from pintsize.tokenizer import load_tokenizer
+
+    return load_tokenizer(bpe)
+
+
+@pytest.fixture(scope="session")
 def pack_config() -> PackConfig:
     """Small shards and units, so that a few MB of text make several of each."""
     return PackConfig(val_fraction=0.1, seed=7, shard_tokens=60_000, unit_bytes=300_000)

@@ -28,19 +28,6 @@ def pints(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bpe(tmp_path_factory):
-    from pintsize.data.pydoc_corpus import pydoc_documents
-    from pintsize.tokenizer import load_tokenizer
-    from pintsize.tokenizer.hf_files import save_hf_tokenizer
-    from pintsize.tokenizer.train import train_bpe_backend
-
-    out = tmp_path_factory.mktemp("tok") / "bpe"
-    out.mkdir()
-    save_hf_tokenizer(train_bpe_backend((d["text"] for d in pydoc_documents(limit=40)), 1024), out)
-    return load_tokenizer(out)
-
-
-@pytest.fixture(scope="module")
 def conversations():
     """Real multi-turn conversations: stdlib documentation as answers, some with a follow-up."""
     convs = [c["messages"] for c in sft_conversations(60)]
@@ -163,7 +150,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2]))
 
 
-@pytest.mark.parametrize("tokenizer", ["pints", "bpe"])
+@pytest.mark.parametrize("tokenizer", ["pints", "chat_bpe"])
 def test_mask_covers_each_assistant_turn_exactly(request, tokenizer, conversations):
     tok = request.getfixturevalue(tokenizer)
     im_start = tok.convert_tokens_to_ids("<|im_start|>")
@@ -180,15 +167,15 @@ def test_mask_covers_each_assistant_turn_exactly(request, tokenizer, conversatio
         assert chat.ids.tolist() == tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
 
 
-def test_train_from_leaves_earlier_replies_unmasked(bpe, conversations):
+def test_train_from_leaves_earlier_replies_unmasked(chat_bpe, conversations):
     messages = next(c for c in conversations if len(c) == 4)
-    [chat] = ChatEncoder(bpe).encode([messages], train_from=[2])
+    [chat] = ChatEncoder(chat_bpe).encode([messages], train_from=[2])
     assert len(runs(chat.mask)) == 1
-    assert bpe.decode(chat.ids[chat.mask == 1]) == messages[3]["content"] + "<|im_end|>"
+    assert chat_bpe.decode(chat.ids[chat.mask == 1]) == messages[3]["content"] + "<|im_end|>"
 
 
-def test_a_template_that_is_not_prefix_stable_is_refused(bpe, conversations):
-    tok = bpe.__class__.from_pretrained(bpe.name_or_path)
+def test_a_template_that_is_not_prefix_stable_is_refused(chat_bpe, conversations):
+    tok = chat_bpe.__class__.from_pretrained(chat_bpe.name_or_path)
     tok.chat_template = tok.chat_template.replace("{% endfor %}", "{% if loop.last %}(end){% endif %}{% endfor %}")
     with pytest.raises(DataError, match="cannot be located"):
         ChatEncoder(tok).encode(conversations[:1])

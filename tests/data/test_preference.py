@@ -16,19 +16,6 @@ from pintsize.errors import DataError
 
 
 @pytest.fixture(scope="module")
-def bpe(tmp_path_factory):
-    from pintsize.data.pydoc_corpus import pydoc_documents
-    from pintsize.tokenizer import load_tokenizer
-    from pintsize.tokenizer.hf_files import save_hf_tokenizer
-    from pintsize.tokenizer.train import train_bpe_backend
-
-    out = tmp_path_factory.mktemp("tok") / "bpe"
-    out.mkdir()
-    save_hf_tokenizer(train_bpe_backend((d["text"] for d in pydoc_documents(limit=40)), 1024), out)
-    return load_tokenizer(out)
-
-
-@pytest.fixture(scope="module")
 def pairs():
     """Real pairs: a function's own documentation (chosen) against another function's (rejected)."""
     return preference_pairs(20)
@@ -106,14 +93,14 @@ def test_builtin_preferences():
     assert read[0].where == "builtin:docs-preferences:12:record 0"
 
 
-def test_only_the_reply_is_a_target(bpe, pairs):
+def test_only_the_reply_is_a_target(chat_bpe, pairs):
     p = pairs[2]
     prompt = [user(p["prompt"]), assistant("Let me look."), user("Go on.")]
     pair = PreferencePair(prompt, [assistant(p["chosen"])], [assistant(p["rejected"])], "here")
-    [enc] = encode_pairs(ChatEncoder(bpe), [pair])
+    [enc] = encode_pairs(ChatEncoder(chat_bpe), [pair])
     for seq, reply in ((enc.chosen, p["chosen"]), (enc.rejected, p["rejected"])):
-        assert bpe.decode(seq.ids[seq.mask == 1]) == reply + "<|im_end|>"  # not "Let me look."
-    n_prompt = len(bpe.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+        assert chat_bpe.decode(seq.ids[seq.mask == 1]) == reply + "<|im_end|>"  # not "Let me look."
+    n_prompt = len(chat_bpe.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
     assert (enc.chosen.ids[:n_prompt] == enc.rejected.ids[:n_prompt]).all()
     assert enc.chosen.mask[:n_prompt].sum() == 0 and enc.chosen.mask[n_prompt] == 1
 

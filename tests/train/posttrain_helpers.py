@@ -71,3 +71,30 @@ def write_recipe(path: Path, **sections) -> Path:
 def metrics(artifact: Path, key: str) -> dict[int, float]:
     rows = [json.loads(line) for line in (artifact / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r[key] for r in rows if key in r}
+
+
+def crash_at_step(run_stage, step: int) -> None:
+    """Run a stage with a simulated crash when the trainer reaches `step`; the crash must surface."""
+    import pytest
+
+    from pintsize.train.trainer import Trainer
+
+    train_step = Trainer.train_step
+
+    def crashing(self, batches):
+        if self.step == step:
+            raise RuntimeError("simulated crash")
+        return train_step(self, batches)
+
+    Trainer.train_step = crashing
+    try:
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run_stage()
+    finally:
+        Trainer.train_step = train_step
+
+
+def resumed_at(artifact: Path) -> list[int]:
+    """The steps a stage resumed from, as its metrics.jsonl records them."""
+    events = [json.loads(line) for line in (artifact / "metrics.jsonl").read_text().splitlines()]
+    return [e["step"] for e in events if e.get("event") == "resumed"]

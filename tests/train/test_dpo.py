@@ -23,7 +23,7 @@ from pintsize.train.dpo import REFERENCE_FILE, prepare_dpo_data, run_dpo
 from pintsize.train.dpo_data import collate, finite_batches, pair_logps
 from pintsize.train.dpo_objective import DPOObjective, FrozenReference
 from pintsize.train.sft import run_sft
-from posttrain_helpers import SEQ, bpe_tokenizer, metrics, recipe, tiny_model, train_section
+from posttrain_helpers import SEQ, bpe_tokenizer, crash_at_step, metrics, recipe, resumed_at, tiny_model, train_section
 
 N_PAIRS = 300
 CPU = torch.device("cpu")
@@ -159,28 +159,15 @@ def test_frozen_reference_matches_the_cached_one(dpo_run, sft_model):
 
 
 def test_a_resumed_run_reads_the_cached_reference(tmp_path, sft_model, pairs_file, monkeypatch):
-    from pintsize.train.trainer import Trainer
-
     section = dpo_section(pairs_file, max_steps=6, ckpt_every=2, val_every=100)
     r, out = recipe(tmp_path, dpo=section), tmp_path / "dpo"
-    step = Trainer.train_step
-
-    def crash_at_step_4(self, batches):
-        if self.step == 3:
-            raise RuntimeError("simulated crash")
-        return step(self, batches)
-
-    monkeypatch.setattr(Trainer, "train_step", crash_at_step_4)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run_dpo(r, sft_model, out, device="cpu")
+    crash_at_step(lambda: run_dpo(r, sft_model, out, device="cpu"), 3)
     cache = (tmp_path / "dpo.partial" / REFERENCE_FILE).read_bytes()
-    monkeypatch.setattr(Trainer, "train_step", step)
     calls = []
     monkeypatch.setattr(dpo_module, "pair_logps", lambda *a, **k: calls.append(a) or pytest.fail("recomputed"))
     run_dpo(r, sft_model, out, device="cpu")
     assert not calls and (out / REFERENCE_FILE).read_bytes() == cache
-    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e.get("event") == "resumed"] == [2]
+    assert resumed_at(out) == [2]
     assert json.loads((out / "manifest.json").read_text())["stats"]["steps"] == 6
 
 

@@ -19,7 +19,17 @@ from pintsize.errors import CheckpointError, RecipeError
 from pintsize.model.checkpoint import load_model
 from pintsize.train.objective import IGNORE_INDEX, LMObjective
 from pintsize.train.sft import prepare_sft_data, run_sft
-from posttrain_helpers import SEQ, bpe_tokenizer, metrics, recipe, tiny_model, train_section, write_recipe
+from posttrain_helpers import (
+    SEQ,
+    bpe_tokenizer,
+    crash_at_step,
+    metrics,
+    recipe,
+    resumed_at,
+    tiny_model,
+    train_section,
+    write_recipe,
+)
 
 N_CONVERSATIONS = 200
 
@@ -141,26 +151,13 @@ def test_too_long_conversations_are_dropped_when_the_recipe_says_so(sharegpt_fil
     assert all(len(d.tokens) <= SEQ for d in data.train + data.heldout)
 
 
-def test_a_resumed_run_keeps_its_packed_data(tmp_path, base_model, monkeypatch):
-    from pintsize.train.trainer import Trainer
-
+def test_a_resumed_run_keeps_its_packed_data(tmp_path, base_model):
     r, out = recipe(tmp_path, sft=train_section(data=["builtin:docs-chat:60"], max_steps=5, ckpt_every=2)), tmp_path / "sft"
-    step = Trainer.train_step
-
-    def crash_at_step_4(self, batches):
-        if self.step == 3:
-            raise RuntimeError("simulated crash")
-        return step(self, batches)
-
-    monkeypatch.setattr(Trainer, "train_step", crash_at_step_4)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run_sft(r, base_model, out, device="cpu")
+    crash_at_step(lambda: run_sft(r, base_model, out, device="cpu"), 3)
     packed = (tmp_path / "sft.partial" / "data" / "train" / "meta.json").stat().st_mtime_ns
-    monkeypatch.setattr(Trainer, "train_step", step)
     run_sft(r, base_model, out, device="cpu")
     assert (out / "data" / "train" / "meta.json").stat().st_mtime_ns == packed  # not packed again
-    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in events if e.get("event") == "resumed"] == [2]
+    assert resumed_at(out) == [2]
     assert json.loads((out / "manifest.json").read_text())["stats"]["steps"] == 5
 
 
