@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pintsize.curate.config import DataConfig, SourceConfig
+from pintsize.data.shards import plan_shards as group_by_size
 from pintsize.errors import DataError
 
 _EXTENSIONS = {"jsonl": (".jsonl", ".jsonl.gz"), "parquet": (".parquet",)}
@@ -73,13 +74,13 @@ def plan_shards(config: DataConfig) -> list[ShardSpec]:
         if source.format == "pydoc":
             from pintsize.data.pydoc_corpus import pydoc_documents
 
-            for start, stop in _group_sizes([len(d["text"]) for d in pydoc_documents()], shard_bytes):
+            for start, stop in group_by_size([len(d["text"]) for d in pydoc_documents()], shard_bytes):
                 add(source=si, start=start, stop=stop)
             continue
         files = source_files(source)
         if source.format == "text":
             sizes = [f.stat().st_size for f in files]
-            for start, stop in _group_sizes(sizes, shard_bytes):
+            for start, stop in group_by_size(sizes, shard_bytes):
                 add(source=si, files=tuple(str(f) for f in files[start:stop]))
         elif source.format == "parquet":
             for f in files:
@@ -90,19 +91,6 @@ def plan_shards(config: DataConfig) -> list[ShardSpec]:
                 for start, stop, line in _jsonl_ranges(f, shard_bytes):
                     add(source=si, path=str(f), start=start, stop=stop, first_line=line)
     return shards
-
-
-def _group_sizes(sizes: list[int], limit: int) -> list[tuple[int, int]]:
-    """Consecutive [start, stop) groups of items whose sizes add up to about `limit`."""
-    groups, start, total = [], 0, 0
-    for i, size in enumerate(sizes):
-        total += size
-        if total >= limit:
-            groups.append((start, i + 1))
-            start, total = i + 1, 0
-    if start < len(sizes):
-        groups.append((start, len(sizes)))
-    return groups
 
 
 def _jsonl_ranges(path: Path, limit: int) -> list[tuple[int, int, int]]:
@@ -132,4 +120,4 @@ def _parquet_groups(path: Path, limit: int) -> list[tuple[int, int]]:
     except Exception:  # noqa: BLE001 - an unreadable file is quarantined by the reader, not fatal here
         return [(0, 0)]
     sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
-    return _group_sizes(sizes, limit) or [(0, 0)]
+    return group_by_size(sizes, limit) or [(0, 0)]

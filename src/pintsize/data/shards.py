@@ -43,10 +43,11 @@ def mask_file(shard: int) -> str:
     return f"mask-{shard:05d}.bin"
 
 
-def plan_shards(lengths: np.ndarray, shard_tokens: int) -> list[tuple[int, int]]:
-    """Split documents (in order) into shards of about `shard_tokens`: [(first doc, end doc)]."""
+def plan_shards(lengths, shard_tokens: int) -> list[tuple[int, int]]:
+    """Split items (in order) into consecutive groups whose sizes add up to about `shard_tokens`:
+    [(first, end)]. Packing groups documents by tokens, curation groups input files by bytes."""
     plan, start, total = [], 0, 0
-    for i, n in enumerate(lengths.tolist()):
+    for i, n in enumerate(np.asarray(lengths).tolist()):
         total += n
         if total >= shard_tokens:
             plan.append((start, i + 1))
