@@ -4,6 +4,8 @@
    boolean document mask (the CPU path), in fp32 and under bf16 autocast.
 2. The compiled model gives the same loss as the eager one.
 3. Packed documents give the same logits as the documents run alone (document masking on CUDA).
+4. A step the divergence guard rejects (a NaN loss) leaves every weight as it was (the fused
+   AdamW skips it on the device, `found_inf`), and the step after it trains.
 
 Prints a table and a final JSON line; exits non-zero when a check fails.
 
@@ -52,6 +54,48 @@ def rel(a, b) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
+def guard_skip_check(device: torch.device) -> tuple[str, float, float, bool]:
+    """(check, largest weight change over the rejected step, tolerance, ok)."""
+    import tempfile
+    from pathlib import Path
+
+    from pintsize.train.config import PretrainConfig
+    from pintsize.train.distributed import DistEnv
+    from pintsize.train.objective import LMObjective
+    from pintsize.train.trainer import Trainer
+
+    class NaNAtStep2(LMObjective):
+        calls = 0
+
+        def __call__(self, model, batch):
+            loss, metrics = super().__call__(model, batch)
+            self.calls += 1
+            return (loss * float("nan") if self.calls == 2 else loss), metrics
+
+    cfg = get_config("tiny", vocab_size=1000, n_layer=2, block_size=128)
+    torch.manual_seed(0)
+    model = Llama(cfg).to(device)
+    train = PretrainConfig(seq_len=128, micro_batch_size=2, global_batch_tokens=256, max_steps=3,
+                           precision="bf16" if device.type == "cuda" else "fp32", compile=False)
+    env = DistEnv(rank=0, world_size=1, local_rank=0, device=device)
+    weights, reasons = [], []
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(model, NaNAtStep2(), train, env, Path(run_dir), None, None, 3)
+        weights.append(torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()]))
+        for seed in range(3):
+            ids, positions = packed_batch(cfg.vocab_size, 2, 129, "cpu", seed)
+            targets = ids[:, 1:].clone()
+            targets[positions[:, 1:] == 0] = -100
+            batch = {"input_ids": ids[:, :-1], "targets": targets, "positions": positions[:, :-1]}
+            pending = trainer.launch_step([batch])
+            weights.append(torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()]))
+            reasons.append(trainer.finish(pending).skipped)
+        steps = {int(s["step"]) for s in trainer.optimizer.state.values()}
+    change = float((weights[2] - weights[1]).abs().max())
+    ok = reasons == ["", "loss is nan", ""] and change == 0 and not torch.equal(weights[3], weights[2]) and steps == {2}
+    return ("guard-rejected step leaves the weights (fused AdamW)", change, 0.0, ok)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
@@ -95,12 +139,13 @@ def main() -> int:
         together = model(torch.cat([a, b], 1), positions=pos)
         err = max(rel(together[:, :100], model(a)), rel(together[:, 100:], model(b)))
     rows.append(("packed == separate documents (fp32)", err, 1e-4, err < 1e-4))
+    rows.append(guard_skip_check(device))
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"\nGPU correctness checks on {name} (torch {torch.__version__})")
-    print(f"{'check':48s} {'rel. error':>11s} {'tolerance':>10s}  result")
+    print(f"{'check':52s} {'error':>11s} {'tolerance':>10s}  result")
     for check, err, tol, ok in rows:
-        print(f"{check:48s} {err:11.2e} {tol:10.0e}  {'ok' if ok else 'FAIL'}")
+        print(f"{check:52s} {err:11.2e} {tol:10.0e}  {'ok' if ok else 'FAIL'}")
     print(json.dumps({"device": name, "checks": [{"check": c, "rel_error": e, "tol": t, "ok": o} for c, e, t, o in rows]}))
     return 0 if all(r[3] for r in rows) else 1
 

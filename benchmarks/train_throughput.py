@@ -10,7 +10,8 @@ after a fixed number of steps on real tokens, and a profile of where the step ti
 
 Each shape runs the engine's own step (`pintsize.train.trainer.Trainer.train_step`): fp32 master
 weights with bf16 autocast, fused AdamW, blocks compiled one graph for all layers, the fused
-cross-entropy, gradient clipping and the divergence guard's one host sync per step. Every
+cross-entropy, gradient clipping and the divergence guard (judged on the device; the host reads
+each step's loss while the next one runs, as in `Trainer.fit`). Every
 micro-batch is an optimizer step (micro-batch 8 x 2048 for 1.5-Pints-2K, 32 x 2048 for
 0.12-Pint), as in the litgpt and transformers anchors of DESIGN.md.
 MFU = tokens/s x (6N + 12·L·d·T) / peak, N without the input embedding, peak 989 TFLOP/s on
@@ -151,23 +152,20 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
         if whole_model:
             trainer.model.compile(mode="reduce-overhead" if args.cudagraphs else None)
 
-        def step(batch=None):
-            return trainer.train_step([batch if batch is not None else next(data)])
-
         t0 = time.perf_counter()
-        first_loss = step(first).loss  # compiles
+        first_loss = trainer.train_step([first]).loss  # compiles
         for _ in range(args.warmup - 1):
-            step()
+            trainer.train_step([next(data)])
         sync(device)
         compile_s = time.perf_counter() - t0
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
-        for _ in range(args.steps):
-            result = step()
+        result = run_steps(trainer, data, args.steps, args.sync_every_step)
         sync(device)
         seconds = time.perf_counter() - t0
         prepare_ms = time_prepare(trainer, next(data), device)
+        syncs = host_syncs(trainer, next(data), device)
         profile = profile_steps(trainer, data, args, model_name, attention, device)
 
     tokens_per_s = args.steps * micro_batch * args.seq / seconds
@@ -186,6 +184,7 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
         "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
         "compile_and_warmup_s": round(compile_s, 1),
         "prepare_ms": prepare_ms,
+        "host_syncs_in_launch": syncs,
         "loss_first_step": first_loss,
         "loss_first_step_eager": eager_loss,
         # bf16 forward passes agree to ~1e-3 here; a wrong kernel (e.g. a mis-strided attention
@@ -200,6 +199,20 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
     del trainer, model
     release(device)
     return out
+
+
+def run_steps(trainer: Trainer, data, n: int, sync_every_step: bool = False):
+    """`n` steps as `Trainer.fit` runs them: the host launches step i+1 before it reads step i,
+    so making the next batch overlaps the device's work. Returns the last step's result.
+    `sync_every_step`: wait for each step before the next (the engine before 2026-11-28)."""
+    if sync_every_step:
+        return [trainer.train_step([next(data)]) for _ in range(n)][-1]
+    pending = trainer.launch_step([next(data)])
+    for _ in range(n - 1):
+        launched = trainer.launch_step([next(data)])
+        trainer.finish(pending)
+        pending = launched
+    return trainer.finish(pending)
 
 
 def release(device: torch.device) -> None:
@@ -232,6 +245,24 @@ def time_prepare(trainer: Trainer, batch: dict, device: torch.device, n: int = 1
     return 1e3 * (time.perf_counter() - t0) / n
 
 
+def host_syncs(trainer: Trainer, batch: dict, device: torch.device) -> list[str] | None:
+    """Where launching one step makes the host wait for the GPU (torch's sync debug mode): []
+    when nowhere, so the host runs ahead of the device as intended. None off CUDA."""
+    if device.type != "cuda":
+        return None
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            pending = trainer.launch_step([batch])
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    trainer.finish(pending)
+    return [str(w.message).splitlines()[0][:200] for w in caught if "synchroniz" in str(w.message).lower()]
+
+
 def profile_steps(trainer: Trainer, data, args, model_name: str, attention: str, device: torch.device) -> dict:
     if args.profile_steps == 0:
         return {}
@@ -240,8 +271,7 @@ def profile_steps(trainer: Trainer, data, args, model_name: str, attention: str,
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         t0 = time.perf_counter()
-        for _ in range(args.profile_steps):
-            trainer.train_step([next(data)])
+        run_steps(trainer, data, args.profile_steps, args.sync_every_step)
         sync(device)
         wall = time.perf_counter() - t0
     sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
@@ -264,7 +294,8 @@ def select_variant(args, device: torch.device) -> str:
     if args.coordinate_descent:
         torch._inductor.config.coordinate_descent_tuning = True
     parts = [f"sdpa={args.sdpa}", f"compile={args.compile_scope}" + ("+cudagraphs" if args.cudagraphs else "")]
-    return ", ".join(parts + (["coordinate-descent"] if args.coordinate_descent else []))
+    parts += ["coordinate-descent"] if args.coordinate_descent else []
+    return ", ".join(parts + (["sync every step"] if args.sync_every_step else []))
 
 
 def sync(device: torch.device) -> None:
@@ -280,7 +311,7 @@ def print_report(results: list[dict], device_name: str) -> None:
     from rich.table import Table
 
     t = Table(title=f"pintsize training throughput on {device_name}")
-    for col in ("model", "attention", "batch", "tokens/s", "MFU", "vs target", "peak GiB", "loss@N", "first loss (eager)", "busy"):
+    for col in ("model", "attention", "batch", "tokens/s", "MFU", "vs target", "peak GiB", "loss@N", "first loss (eager)", "busy", "syncs"):
         t.add_column(col, justify="left" if col in ("model", "attention") else "right")
     for r in results:
         loss_key = next(k for k in r if k.startswith("loss_after_"))
@@ -296,6 +327,7 @@ def print_report(results: list[dict], device_name: str) -> None:
             f"{r[loss_key]:.4f} ({loss_key.split('_')[2]})",
             f"{r['loss_first_step']:.4f} ({r['loss_first_step_eager']:.4f})" + ("" if r["loss_matches_eager"] else " MISMATCH"),
             f"{r['profile_device_busy']:.0%}" if r.get("profile_device_busy") is not None else "-",
+            str(len(r["host_syncs_in_launch"])) if r["host_syncs_in_launch"] is not None else "-",
         )
     console = Console(width=180)  # logs are read after the fact: never wrap the table to 80 columns
     console.print(t)
@@ -323,6 +355,8 @@ def main() -> None:
     p.add_argument("--compile-scope", choices=("blocks", "model"), default="blocks",
                    help="blocks: the engine's per-block compile; model: one graph for the whole model (causal only)")
     p.add_argument("--cudagraphs", action="store_true", help="with --compile-scope model: mode reduce-overhead (CUDA graphs)")
+    p.add_argument("--sync-every-step", action="store_true",
+                   help="wait for every step before launching the next (to measure what the overlap gains)")
     p.add_argument("--coordinate-descent", action="store_true", help="inductor's coordinate-descent tuning of its kernels")
     args = p.parse_args()
 

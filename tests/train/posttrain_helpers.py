@@ -79,19 +79,19 @@ def crash_at_step(run_stage, step: int) -> None:
 
     from pintsize.train.trainer import Trainer
 
-    train_step = Trainer.train_step
+    launch_step = Trainer.launch_step
 
     def crashing(self, batches):
         if self.step == step:
             raise RuntimeError("simulated crash")
-        return train_step(self, batches)
+        return launch_step(self, batches)
 
-    Trainer.train_step = crashing
+    Trainer.launch_step = crashing
     try:
         with pytest.raises(RuntimeError, match="simulated crash"):
             run_stage()
     finally:
-        Trainer.train_step = train_step
+        Trainer.launch_step = launch_step
 
 
 def resumed_at(artifact: Path) -> list[int]:

@@ -46,15 +46,15 @@ def main() -> None:
 
     torch.set_num_threads(1)  # the same kernels, hence the same sums, in every run
     if args.kill_after_step:
-        step = Trainer.train_step
+        step = Trainer.launch_step
 
-        def train_step(self, batches):
+        def launch_step(self, batches):
             result = step(self, batches)
             if result.step == args.kill_after_step:
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
 
-        Trainer.train_step = train_step
+        Trainer.launch_step = launch_step
     if args.kill_in_save:
         write = checkpoint.atomic_write_json
 

@@ -1,7 +1,9 @@
 """The process group: one process per device, started by `torchrun` (or a single plain process).
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them the run is one process and no
-process group is created. NCCL on GPUs, gloo on CPUs. A process makes its group once and keeps it
+process group is created. NCCL carries GPU tensors, gloo CPU tensors: on GPUs the group has both,
+so the host's small questions (`all_true`: has every rank another batch?) never wait behind the
+GPU's queue of work. A process makes its group once and keeps it
 until it exits, however many training stages it runs (`pintsize run`): destroying a group and
 making another in the same torchrun process can hang in the second rendezvous.
 """
@@ -47,9 +49,13 @@ class DistEnv:
         """Whether every rank says True (one small collective), so ranks stop together."""
         if not self.distributed:
             return flag
-        t = torch.tensor([int(flag)], device=self.device)
+        t = torch.tensor([int(flag)])  # on the CPU: gloo answers without waiting for the GPU
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return bool(t.item())
+
+
+BACKENDS = {"cuda": "cpu:gloo,cuda:nccl", "cpu": "gloo"}
+_group_backend: str | None = None  # the backend this process made its group with
 
 
 def init_distributed(device: str | None = None) -> DistEnv:
@@ -64,14 +70,16 @@ def init_distributed(device: str | None = None) -> DistEnv:
         dev = torch.device("cuda", local_rank)
     else:
         dev = torch.device(device)
-    backend = "nccl" if dev.type == "cuda" else "gloo"
+    global _group_backend
+    backend = BACKENDS.get(dev.type, "gloo")
     if world_size > 1:
         if not dist.is_initialized():
             dist.init_process_group(backend, device_id=dev if dev.type == "cuda" else None)
+            _group_backend = backend
             atexit.register(shutdown_distributed)
-        elif dist.get_backend() != backend:
+        elif (_group_backend or dist.get_backend()) != backend:
             raise PintsizeError(
-                f"this process already has a {dist.get_backend()} process group; a stage on {dev.type} needs {backend} "
+                f"this process already has a {_group_backend or dist.get_backend()} process group; a stage on {dev.type} needs {backend} "
                 "(run every stage of one process on the same kind of device)"
             )
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)

@@ -73,6 +73,26 @@ class StepResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class PendingStep:
+    """A step queued on the device; `values()` waits for its loss, metrics and guard verdict."""
+
+    step: int
+    lr: float
+    names: list[str]  # "loss", then the objective's metrics
+    values: Callable[[], list[float]]
+
+
+def _to_host(values: torch.Tensor) -> Callable[[], list[float]]:
+    """Start copying a step's scalars to the host; the returned function waits for them."""
+    if values.device.type != "cuda":
+        return values.tolist
+    host = values.to("cpu", non_blocking=True)  # into pinned memory, ordered after the step
+    done = torch.cuda.Event()
+    done.record()
+    return lambda: (done.synchronize(), host.tolist())[1]
+
+
 class Validation(NamedTuple):
     loss: float  # mean over the validation units
     units: int  # target tokens (LM, SFT) or pairs (DPO)
@@ -109,7 +129,7 @@ class Trainer:
         self.precision = resolve_precision(config.precision, env.device)
         self.model = parallelize(model, env, self.precision, config.compile, config.activation_checkpointing)
         self.optimizer = build_optimizer(self.model, config.optimizer, env.device)
-        self.guard = DivergenceGuard(config.spike_threshold, config.max_bad_steps, section)
+        self.guard = DivergenceGuard(config.spike_threshold, config.max_bad_steps, section, env.device)
         self.checkpoints = CheckpointManager(self.run_dir / CHECKPOINTS_DIR, env, config.keep_last)
         if env.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 for what runs outside bf16 autocast
@@ -133,17 +153,21 @@ class Trainer:
         on CUDA when compiling; otherwise the model derives an SDPA boolean mask from
         `positions`. Without the document mask, positions are dropped so attention is plain
         causal over the whole row (flash/cuDNN kernels on a GPU)."""
-        out = {k: v.to(self.env.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        pin = self.env.device.type == "cuda"  # a copy from pageable memory would wait for the device
+        out = {
+            k: (v.pin_memory() if pin else v).to(self.env.device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()
+        }
         if not self.config.document_mask:
             out.pop("positions", None)
         elif self.flex and "positions" in out:
             out["attn_mask"] = self.block_mask(out["positions"])
         return out
 
-    def train_step(self, micro_batches: list[dict]) -> StepResult:
-        """Forward and backward over one global batch, then (unless the guard objects) an update.
-
-        Host and device meet once per step, to read the loss and gradient norm for the guard."""
+    def launch_step(self, micro_batches: list[dict]) -> PendingStep:
+        """Forward and backward over one global batch, then an update unless the divergence guard
+        objects, all queued on the device without waiting for it: the guard judges on the device
+        and the fused AdamW skips a bad update there (`found_inf`). `finish` reads the results."""
         batches = [self.prepare(b) for b in micro_batches]
         units = self.env.all_reduce(torch.stack([self.objective.units(b) for b in batches]).sum().float())
         # FSDP averages gradients over ranks; scaling by world/units makes the result the mean
@@ -156,24 +180,38 @@ class Trainer:
             (loss * scale).backward()
             for k, v in {"loss": loss, **metrics}.items():
                 totals[k] = totals.get(k, 0) + v.detach().float()
-        grad_norm = self._clip_gradients()
-        summed = self.env.all_reduce(torch.stack(list(totals.values())))
-        values = torch.cat([summed / units.clamp(min=1), grad_norm.reshape(1)]).tolist()
-        means = dict(zip(totals, values[:-1]))
-        loss_value, norm_value = means.pop("loss"), values[-1]
+        grad_norm = self._clip_gradients().float()
+        means = self.env.all_reduce(torch.stack(list(totals.values()))) / units.clamp(min=1)
+        bad, recent_mean = self.guard.judge(means[0], grad_norm)
 
         self.step += 1
         lr = lr_at(self.step, self.total_steps, self.config.optimizer)
-        verdict = self.guard.check(self.step, loss_value, norm_value)
-        if verdict.ok:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.optimizer.defaults.get("fused"):
+            self.optimizer.found_inf = bad
             self.optimizer.step()
-            self.last_loss = loss_value
-        else:
-            self.skipped_steps += 1
+        elif not bad.item():  # only the fused AdamW skips on the device; elsewhere the host decides
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(self.step, loss_value, norm_value, lr, verdict.reason, means)
+        values = torch.cat([means, torch.stack([grad_norm, bad, recent_mean])])
+        return PendingStep(self.step, lr, list(totals), _to_host(values))
+
+    def finish(self, pending: PendingStep) -> StepResult:
+        """Wait for a launched step, let the guard log its verdict (and stop a diverging run)."""
+        *means, grad_norm, bad, recent_mean = pending.values()
+        loss = means[0]
+        reason = self.guard.record(pending.step, loss, grad_norm, bool(bad), recent_mean)
+        if reason:
+            self.skipped_steps += 1
+        else:
+            self.last_loss = loss
+        metrics = dict(zip(pending.names[1:], means[1:]))
+        return StepResult(pending.step, loss, grad_norm, pending.lr, reason, metrics)
+
+    def train_step(self, micro_batches: list[dict]) -> StepResult:
+        """One step, waited for."""
+        return self.finish(self.launch_step(micro_batches))
 
     def _clip_gradients(self) -> torch.Tensor:
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -275,34 +313,47 @@ class Trainer:
             if resumed is None:
                 self._validate(monitor)  # where the curve starts
                 monitor.restart_clock(self.step)
+            pending: PendingStep | None = None  # the step still running on the device
             while self.step < self.total_steps:
                 batches = self._next_micro_batches(it)
                 if batches is None:
                     monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
                     break
-                try:
-                    r = self.train_step(batches)
-                except TrainingDiverged as e:
-                    raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
-                last = r.step == self.total_steps
-                log = r.step % self.config.log_every == 0 or last
-                monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics)
-                if r.skipped:
-                    monitor.event(r.step, "skipped step", reason=r.skipped, loss=r.loss, grad_norm=r.grad_norm)
-                if r.step % self.config.val_every == 0 or last:
+                launched = self.launch_step(batches)
+                if pending is not None:  # the host reads step N while the device runs step N+1
+                    self._report(pending, monitor)
+                pending = launched
+                step, last = launched.step, launched.step == self.total_steps
+                at_validation, at_checkpoint = step % self.config.val_every == 0 or last, step % self.config.ckpt_every == 0 or last
+                if not (at_validation or at_checkpoint):
+                    continue
+                self._report(pending, monitor)  # validation and checkpoints see a finished step
+                pending = None
+                if at_validation:
                     self._validate(monitor)
-                    validated_at = r.step
-                if r.step % self.config.ckpt_every == 0 or last:
+                    validated_at = step
+                if at_checkpoint:
                     self.save_checkpoint()
-                    saved_at = r.step
-                if r.step in (validated_at, saved_at):
-                    monitor.restart_clock(r.step)
+                    saved_at = step
+                monitor.restart_clock(step)
+            if pending is not None:
+                self._report(pending, monitor)
             if validated_at != self.step:
                 self._validate(monitor)
             if saved_at != self.step:
                 self.save_checkpoint()
         finally:
             monitor.close()
+
+    def _report(self, pending: PendingStep, monitor: Monitor) -> None:
+        try:
+            r = self.finish(pending)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
+        log = r.step % self.config.log_every == 0 or r.step == self.total_steps
+        monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics)
+        if r.skipped:
+            monitor.event(r.step, "skipped step", reason=r.skipped, loss=r.loss, grad_norm=r.grad_norm)
 
     def _after_divergence(self) -> str:
         latest = self.checkpoints.latest()

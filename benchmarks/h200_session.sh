@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One short GPU session (the `device` tool's H200: torch with CUDA, no internet): the GPU
+# correctness checks, then training throughput of both shapes as the engine runs them, and the
+# same with a host sync after every step, to measure what the overlap gains. About 6 minutes.
+#
+# Prepare here, on the CPU machine:
+#   .venv/bin/python benchmarks/train_throughput.py --make-tokens .devcache/tokens.npy
+#   .venv/bin/pip download --only-binary :all: --python-version 3.12 --no-deps -d .whl \
+#       pydantic==2.* pydantic-core annotated-types typing-inspection typing_extensions
+# then: run(command="bash benchmarks/h200_session.sh", carry=[".whl", ".devcache"], timeout_s=540)
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+timeout 90 python3 benchmarks/gpu_checks.py 2>&1 | tail -8 | tee "$OUT/gpu-checks.log"
+
+bench() {  # label, then the benchmark's options
+  local label=$1; shift
+  echo "### $label: $*" | tee -a "$OUT/train.log"
+  timeout 150 python3 benchmarks/train_throughput.py --tokens .devcache/tokens.npy --attention causal \
+    --warmup 3 --steps 10 "$@" 2>&1 | grep -E '^\{"model"|┃|│|FAILED|Error' | tee -a "$OUT/train.log"
+}
+bench "1.5B, overlapped (the engine)" --shapes 1.5-pints-2k --profile-steps 2
+bench "1.5B, sync every step" --shapes 1.5-pints-2k --profile-steps 0 --sync-every-step
+bench "0.12B, overlapped (the engine)" --shapes 0.12-pint --profile-steps 2
+bench "0.12B, sync every step" --shapes 0.12-pint --profile-steps 0 --sync-every-step
+echo "--- summary"
+python3 - "$OUT/train.log" <<'PY'
+import json, sys
+label = ""
+for line in open(sys.argv[1]):
+    if line.startswith("###"):
+        label = line[4:].split(":")[0]
+    elif line.startswith('{"model"'):
+        r = json.loads(line)
+        syncs, busy = len(r["host_syncs_in_launch"] or []), r.get("profile_device_busy") or 0
+        mfu, peak = r["mfu"] or 0, r["peak_memory_gib"] or 0
+        print(f"{label:34s} {r['tokens_per_s']:>10,.0f} tok/s  MFU {mfu:.1%}  peak {peak:.1f} GiB  "
+              f"host syncs in a launch {syncs}  device busy {busy:.0%}")
+PY
