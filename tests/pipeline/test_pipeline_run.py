@@ -82,6 +82,8 @@ def test_every_stage_runs_and_the_report_is_written(finished, recipe_dict):
     page = finished.read_text()
     for heading in ("Data", "Tokenizer", "Training: pretrain", "Training: dpo", "Evaluation", "Lineage"):
         assert f"<h2>{heading}" in page, heading
+    passes = json.loads((out / "pretrain" / "manifest.json").read_text())["stats"]["data_passes"]["all"]
+    assert passes > 0 and "passes over the data" in page and f"{passes:.2f}" in page
     assert (out / "export" / "hf" / "config.json").is_file() and (out / "export" / "model.gguf").is_file()
     # the curate stage used the run's own quality model
     assert json.loads((out / "curate" / "manifest.json").read_text())["config"]["quality"]["model"] == str(out / "quality")

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from pintsize.artifacts import read_manifest
 from pintsize.cli import app
+from pintsize.data.shards import read_meta
 from pintsize.errors import CheckpointError, DataError, RecipeError
 from pintsize.model.checkpoint import load_model
 from pintsize.recipe import parse_recipe
@@ -38,6 +39,8 @@ def test_cli_writes_a_training_stage_artifact(trained, data):
     manifest = read_manifest(trained)
     assert manifest["stage"] == "pretrain" and set(manifest["inputs"]) == {"shards", "tokenizer"}
     assert manifest["stats"]["steps"] == 30 and manifest["stats"]["tokens"] == 30 * 4 * 64
+    train_tokens = read_meta(data[0])["splits"]["train"]["tokens"]
+    assert manifest["stats"]["data_passes"] == {"all": pytest.approx(30 * 4 * 64 / train_tokens, abs=1e-4)}
     model = load_model(trained / "model")
     assert model.config.vocab_size == VOCAB and model.config.n_layer == 2
     assert (trained / "model/tokenizer/tokenizer.json").read_bytes() == (data[1] / "tokenizer.json").read_bytes()

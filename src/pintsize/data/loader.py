@@ -177,19 +177,21 @@ class TokenLoader:
         return self._next * self._maker.world_size * self._maker.batch_size
 
     @property
-    def source_passes(self) -> dict[str, int]:
+    def source_passes(self) -> dict[str, float]:
+        """Passes made so far over each source's tokens ("all" without weights), fractions included."""
         m, consumed = self._maker, self.samples_consumed
         if m.schedule is None:
-            return {"all": consumed * m.seq_len // m.streams[0].tokens_per_pass}
+            return {"all": consumed * m.seq_len / m.streams[0].tokens_per_pass}
         cursor = self._pass_cursor
         if cursor.position > consumed:  # moved backwards (load_state_dict): recount
             cursor = self._pass_cursor = MixtureCursor(m.schedule)
         cursor.advance_to(consumed)
-        return {n: int(c) * m.seq_len // s.tokens_per_pass for n, c, s in zip(m.stream_names, cursor.counts, m.streams)}
+        return {n: int(c) * m.seq_len / s.tokens_per_pass for n, c, s in zip(m.stream_names, cursor.counts, m.streams)}
 
     @property
     def passes(self) -> int:
-        return max(self.source_passes.values())
+        """Completed passes over the most-repeated source."""
+        return int(max(self.source_passes.values()))
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         if self.num_workers == 0:

@@ -140,6 +140,8 @@ def training(run_dir: Path) -> str:
             if val:
                 items.append(("final validation loss", f"{val[-1]['val_loss']:.4f}"))
             items.append(("steps", f"{train[-1]['step']:,}"))
+            passes = (read_json(run_dir / stage / "manifest.json") or {}).get("stats", {}).get("data_passes", {})
+            items += [(f"passes over {'the data' if k == 'all' else k}", f"{v:.2f}") for k, v in passes.items()]
             section += kpis(items)
             fig, ax = figure(height=2.6)
             ax.plot([r["step"] for r in speed], [r["tokens_per_s"] for r in speed], color="#2f9e6e")

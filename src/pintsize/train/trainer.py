@@ -387,4 +387,9 @@ class Trainer:
             "final_loss": self.last_loss,
             "final_val_loss": self.last_val_loss,
             "tokens_per_s": round(steps * self.config.global_batch_tokens / seconds, 1) if seconds > 0 else None,
-        }
+        } | self._data_passes()
+
+    def _data_passes(self) -> dict:
+        """How many times the training data was seen, per source, when the data can say."""
+        passes = getattr(self.train_data, "source_passes", None)
+        return {"data_passes": {k: round(v, 4) for k, v in passes.items()}} if passes is not None else {}
