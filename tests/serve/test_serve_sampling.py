@@ -47,3 +47,22 @@ def test_repetition_penalty_demotes_seen_tokens_even_when_greedy():
     penalized = TokenChooser(SamplingParams(repetition_penalty=1.5), vocab_size=4, device=torch.device("cpu"))
     seen = torch.tensor([[0]])  # token 0 was already generated: 2.0 / 1.5 < 1.9
     assert plain(logits, seen) == 0 and penalized(logits, seen) == 1
+
+
+def test_choosers_can_be_made_from_many_threads_at_once():
+    """A server's first requests arrive together: making their choosers (which import
+    transformers' processors on first use) must not race. In a fresh process, where nothing is
+    imported yet; before the fix this failed with 'cannot import name LogitsProcessorList'."""
+    import subprocess
+    import sys
+
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "import torch\n"
+        "from pintsize.serve.sampling import SamplingParams, TokenChooser\n"
+        "with ThreadPoolExecutor(8) as pool:\n"
+        "    made = list(pool.map(lambda i: TokenChooser(SamplingParams(top_p=0.9, temperature=1.0), 100, torch.device('cpu')), range(8)))\n"
+        "print(len(made))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "8", done.stderr[-2000:]

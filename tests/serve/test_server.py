@@ -2,11 +2,13 @@
 raw HTTP for malformed requests: every bad request gets a 4xx with a message, never a 500."""
 
 import json
+import time
 
 import httpx
 import openai
 import pytest
 
+from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator
 from pintsize.serve.sampling import SamplingParams
 from pintsize.serve.server import ServerSettings, create_app
@@ -44,6 +46,24 @@ def test_chat_completion_is_the_models_greedy_reply(client, gen):
     assert resp.choices[0].message.content == expected.text
     assert resp.choices[0].finish_reason == expected.finish_reason == "length"
     assert resp.usage.prompt_tokens == expected.prompt_tokens and resp.usage.completion_tokens == 16
+
+
+def test_concurrent_requests_decoded_together_get_their_own_replies(client, gen):
+    """Two clients at once share the decoder's batch; each gets what it gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = ["What does the json module do?", "How do I read a file line by line in Python?"]
+    budgets = [12, 30]  # one leaves the batch while the other goes on
+
+    def ask(i):
+        messages = [{"role": "user", "content": questions[i]}]
+        reply = client.chat.completions.create(model=NAME, messages=messages, max_tokens=budgets[i], temperature=0)
+        return reply.choices[0].message.content, gen.chat(messages, SamplingParams(max_new_tokens=budgets[i])).text
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(ask, range(2)))
+    assert [served for served, _ in results] == [alone for _, alone in results]
+    assert results[0][0] != results[1][0]
 
 
 def test_streamed_chat_adds_up_to_the_same_reply(client):
@@ -130,7 +150,11 @@ def test_api_key_is_required_when_set(gen, serve_app):
         assert httpx.get(f"{base}/health", timeout=10).status_code == 200  # health needs no key
 
 
-def test_requests_over_the_concurrency_limit_get_429(gen, serve_app):
+def test_requests_over_the_concurrency_limit_get_429(gen, serve_app, monkeypatch):
+    step = BatchedDecoder._step
+    # 10 ms a token: the first request is still generating when the second arrives (a tiny model
+    # would otherwise finish its 200 tokens, into the socket's buffer, within the test's round trip)
+    monkeypatch.setattr(BatchedDecoder, "_step", lambda self: (time.sleep(0.01), step(self)))
     app = create_app(gen, ServerSettings(model_name=NAME, max_concurrent=1, max_tokens=200))
     with serve_app(app) as base:
         body = {"model": NAME, "prompt": "The json module can", "max_tokens": 200, "stream": True}

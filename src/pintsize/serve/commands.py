@@ -90,7 +90,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         port: int = typer.Option(8000, help="port to listen on"),
         name: str = typer.Option(None, help="the model name clients ask for (default: the directory's name)"),
         max_tokens: int = typer.Option(1024, help="the most new tokens one request may ask for"),
-        max_concurrent: int = typer.Option(4, help="requests generating at once; more are refused with 429"),
+        max_concurrent: int = typer.Option(4, help="requests generating at once, decoded together in one batch; more are refused with 429"),
         api_key_env: str = typer.Option(
             None, help="name of an environment variable holding the API key clients must send (default: no key)"
         ),

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from pintsize.model.llama import Llama
 from pintsize.serve.sampling import GenerationError, SamplingParams, TokenChooser
 from pintsize.serve.stopping import StopStrings
+
+if TYPE_CHECKING:
+    from pintsize.serve.batching import BatchedDecoder
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -28,18 +31,25 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def decode_budget(model: Llama, prompt_ids: list[int], params: SamplingParams) -> int:
+    """How many new tokens a prompt may get: `max_new_tokens`, or fewer at the end of the model's
+    context. A prompt that cannot be served raises here, before any work."""
+    n, block = len(prompt_ids), model.config.block_size
+    if n == 0:
+        raise GenerationError("the prompt is empty")
+    if n >= block:
+        raise GenerationError(f"the prompt has {n} tokens; the model's context is {block} tokens")
+    return min(params.max_new_tokens, block - n)
+
+
 def generate_tokens(model: Llama, prompt_ids: list[int], params: SamplingParams, vocab_size: int) -> Iterator[int]:
     """Yield new token ids one at a time, until `max_new_tokens` or the end of the model's context.
 
     The caller stops early (stop tokens, stop strings) by no longer iterating. A prompt that cannot
     be served raises here, before the first token, so a server can still answer with an error.
     """
-    n, block = len(prompt_ids), model.config.block_size
-    if n == 0:
-        raise GenerationError("the prompt is empty")
-    if n >= block:
-        raise GenerationError(f"the prompt has {n} tokens; the model's context is {block} tokens")
-    return _decode(model, prompt_ids, min(params.max_new_tokens, block - n), TokenChooser(params, vocab_size, model.tok_emb.weight.device))
+    budget = decode_budget(model, prompt_ids, params)
+    return _decode(model, prompt_ids, budget, TokenChooser(params, vocab_size, model.tok_emb.weight.device))
 
 
 @torch.inference_mode()
@@ -167,7 +177,9 @@ class Generator:
         # The template writes the special tokens itself (BOS included), as transformers does.
         return self.encode(text, add_special_tokens=False)
 
-    def stream(self, prompt_ids: list[int], params: SamplingParams) -> TextStream:
+    def stream(self, prompt_ids: list[int], params: SamplingParams, decoder: "BatchedDecoder | None" = None) -> TextStream:
+        """The completion of `prompt_ids` as a text stream; with a `decoder` (the server's), the
+        request is decoded in a batch with the others in flight."""
         stop_ids, stop_strings = set(self.stop_token_ids), []
         special = {i for i, t in self.tokenizer.added_tokens_decoder.items() if t.special}
         for s in params.stop:  # special tokens are not shown as text: match such a stop string as its token
@@ -176,7 +188,10 @@ class Generator:
                 stop_ids.add(ids[0])
             else:
                 stop_strings.append(s)
-        tokens = generate_tokens(self.model, prompt_ids, params, self.vocab_size)
+        if decoder is None:
+            tokens = generate_tokens(self.model, prompt_ids, params, self.vocab_size)
+        else:
+            tokens = decoder.generate(prompt_ids, params, decode_budget(self.model, prompt_ids, params))
         return TextStream(tokens, self.tokenizer, len(prompt_ids), frozenset(stop_ids), StopStrings(stop_strings))
 
     def stream_chat(self, messages: list[dict[str, str]], params: SamplingParams) -> TextStream:

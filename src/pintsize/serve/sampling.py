@@ -8,11 +8,15 @@ run can be compared token for token).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import torch
 
 from pintsize.errors import PintsizeError
+
+
+_IMPORT_LOCK = threading.Lock()
 
 
 class GenerationError(PintsizeError):
@@ -58,13 +62,14 @@ class TokenChooser:
     """Picks each next token for one sequence; holds the seeded random generator of that sequence."""
 
     def __init__(self, params: SamplingParams, vocab_size: int, device: torch.device):
-        from transformers import (
-            LogitsProcessorList,
-            RepetitionPenaltyLogitsProcessor,
-            TemperatureLogitsWarper,
-            TopKLogitsWarper,
-            TopPLogitsWarper,
-        )
+        with _IMPORT_LOCK:  # transformers' lazy top-level names are not safe to resolve from many threads at once
+            from transformers.generation.logits_process import (
+                LogitsProcessorList,
+                RepetitionPenaltyLogitsProcessor,
+                TemperatureLogitsWarper,
+                TopKLogitsWarper,
+                TopPLogitsWarper,
+            )
 
         self.params = params
         self.vocab_size = vocab_size

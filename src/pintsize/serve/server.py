@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 import weakref
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator, TextStream
 from pintsize.serve.sampling import GenerationError, SamplingParams
 from pintsize.serve.schemas import ChatCompletionRequest, CompletionRequest, _Request
@@ -72,7 +74,15 @@ def _once(fn: Callable[[], None]) -> Callable[[], None]:
 
 
 def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
-    app = FastAPI(title="pintsize", description=f"OpenAI-compatible API serving {settings.model_name}")
+    # The requests in flight are decoded together (continuous batching), one row each.
+    decoder = BatchedDecoder(generator.model, generator.vocab_size, settings.max_concurrent)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        decoder.close()
+
+    app = FastAPI(title="pintsize", description=f"OpenAI-compatible API serving {settings.model_name}", lifespan=lifespan)
     slots = threading.BoundedSemaphore(settings.max_concurrent)
 
     @app.exception_handler(RequestValidationError)
@@ -145,7 +155,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             raise APIError(429, f"too many requests in progress (limit {settings.max_concurrent}); retry later", "rate_limit_error")
         release = _once(slots.release)
         try:
-            stream = generator.stream(prompt_ids, params)
+            stream = generator.stream(prompt_ids, params, decoder)
         except BaseException:
             release()
             raise
