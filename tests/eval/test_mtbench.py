@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from pintsize.errors import DataError, PintsizeError
 from pintsize.eval.judge import Judge, judge_messages, parse_rating
-from pintsize.eval.mtbench import load_mtbench, run_mtbench
+from pintsize.eval.mtbench import answer_questions, load_mtbench, run_mtbench
 from pintsize.serve.generate import Generator
 from pintsize.serve.server import ServerSettings, create_app
 
@@ -121,3 +121,16 @@ def test_malformed_question_file_names_its_line(eval_data, tmp_path):
     (bad / "question.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"question.jsonl:3: field 'turns' must be a list"):
         load_mtbench(bad)
+
+
+def test_answers_decoded_together_equal_answers_made_one_by_one(gen, eval_data, tmp_path):
+    data = load_mtbench(eval_data / "mt_bench")
+    picked = [next(q for q in data.questions if q["category"] == c) for c in ("writing", "math", "stem", "coding")]
+    data.questions = picked  # sampled (0.7, 0.1) and greedy categories, both turns
+    answers = {}
+    for batch in (1, 4):
+        log = tmp_path / f"answers-{batch}.jsonl"
+        assert answer_questions(gen, data, log, max_new_tokens=12, batch=batch) == 4
+        answers[batch] = {r["question_id"]: r["turns"] for r in map(json.loads, log.read_text().splitlines())}
+    assert answers[4] == answers[1] and len(answers[1]) == 4
+    assert all(len(turns) == 2 and all(turns) for turns in answers[1].values())

@@ -9,6 +9,8 @@ projects only the continuation's positions to the vocabulary.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 import torch.nn.functional as F
 from lm_eval import utils as lm_utils
@@ -116,9 +118,13 @@ class PintsizeLM(TemplateLM):
     # ------------------------------------------------------------ generation
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """Up to `batch_size` requests decode together (the server's continuous batching), each
+        getting the text it would get alone."""
+        from pintsize.serve.batching import batched_decoding
+
         eos = self.tokenizer.decode([self.eot_token_id], skip_special_tokens=False)
-        out = []
-        for req in tqdm(requests, disable=disable_tqdm, desc="generate_until"):
+        jobs = []
+        for req in requests:
             context, gen_kwargs = req.args
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
             until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
@@ -133,8 +139,14 @@ class PintsizeLM(TemplateLM):
             # Keep room to generate (HFLM keeps max_length - max_gen_toks context tokens; a short
             # context would leave none, so at least half of it stays for the prompt).
             ids = self.tok_encode(context, left_truncate_len=self.max_length - min(max_new, self.max_length // 2))
-            text = self.generator.complete(ids, params).text
-            text = postprocess_generated_text(text, until, None)
-            out.append(text)
-            self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
+            jobs.append((ids, params, until))
+
+        with batched_decoding(self.generator, self.batch_size) as decoder, ThreadPoolExecutor(self.batch_size) as pool:
+            def complete(job) -> str:
+                ids, params, until = job
+                return postprocess_generated_text(self.generator.stream(ids, params, decoder).completion().text, until, None)
+
+            out = list(tqdm(pool.map(complete, jobs), total=len(jobs), disable=disable_tqdm, desc="generate_until"))
+        for req, text in zip(requests, out):
+            self.cache_hook.add_partial("generate_until", req.args, text)
         return out

@@ -96,32 +96,47 @@ def answer_questions(
     limit: int | None = None,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    batch: int = 8,
 ) -> int:
-    """Answer the questions not yet in `log`, both turns; returns how many were answered now."""
+    """Answer the questions not yet in `log`, both turns; returns how many were answered now.
+    Up to `batch` questions are answered at once, decoded together; each gets the answer it
+    would get alone (per-question seeded sampling)."""
+    from pintsize.serve.batching import batched_decoding
+
     done = {r["question_id"] for r in read_log(log)}
-    answered = 0
-    for q in data.questions[:limit]:
-        if q["question_id"] in done:
-            continue
-        messages, turns, finish = [], [], []
-        for text in q["turns"]:
-            messages.append({"role": "user", "content": text})
-            ids = gen.chat_prompt(messages)
-            room = gen.context_length - len(ids)
-            if room <= 0:  # the conversation no longer fits the model's context
-                reply, reason = "", "context_full"
-            else:
-                params = SamplingParams(max_new_tokens=min(max_new_tokens, room), temperature=TEMPERATURE.get(q["category"], 0.7), seed=seed)
-                done_turn = gen.complete(ids, params)
-                reply, reason = done_turn.text, done_turn.finish_reason
-            messages.append({"role": "assistant", "content": reply})
-            turns.append(reply)
-            finish.append(reason)
-        append_log(log, {"question_id": q["question_id"], "category": q["category"], "model_id": gen.name, "turns": turns, "finish_reasons": finish, "tstamp": time.time()})
-        answered += 1
-        if progress:
-            progress()
-    return answered
+    todo = [q for q in data.questions[:limit] if q["question_id"] not in done]
+    with batched_decoding(gen, batch) as decoder, ThreadPoolExecutor(max_workers=batch) as pool:
+        futures = [pool.submit(answer_question, gen, decoder, q, max_new_tokens, seed) for q in todo]
+        try:
+            for fut in as_completed(futures):
+                append_log(log, fut.result())  # one writer: this thread
+                if progress:
+                    progress()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return len(todo)
+
+
+def answer_question(gen: Generator, decoder, q: dict, max_new_tokens: int, seed: int) -> dict:
+    """Both turns of one question, as its answers-log record."""
+    messages, turns, finish = [], [], []
+    for text in q["turns"]:
+        messages.append({"role": "user", "content": text})
+        ids = gen.chat_prompt(messages)
+        room = gen.context_length - len(ids)
+        if room <= 0:  # the conversation no longer fits the model's context
+            reply, reason = "", "context_full"
+        else:
+            params = SamplingParams(max_new_tokens=min(max_new_tokens, room), temperature=TEMPERATURE.get(q["category"], 0.7), seed=seed)
+            done_turn = gen.stream(ids, params, decoder).completion()
+            reply, reason = done_turn.text, done_turn.finish_reason
+        messages.append({"role": "assistant", "content": reply})
+        turns.append(reply)
+        finish.append(reason)
+    return {"question_id": q["question_id"], "category": q["category"], "model_id": gen.name, "turns": turns,
+            "finish_reasons": finish, "tstamp": time.time()}
 
 
 # ---------------------------------------------------------------- judging

@@ -19,12 +19,17 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from pintsize.model.llama import Llama
 from pintsize.serve.sampling import SamplingParams, TokenChooser
+
+if TYPE_CHECKING:
+    from pintsize.serve.generate import Generator
 
 _END = object()  # a request's last item: no more tokens
 FIRST_SLOTS = 128  # the shared cache's first length per row; it doubles as longer requests come
@@ -90,6 +95,17 @@ class _StepCache:
         return self.k[layer, :n, :, : self.span], self.v[layer, :n, :, : self.span]
 
 
+@contextmanager
+def batched_decoding(generator: "Generator", max_batch: int) -> Iterator["BatchedDecoder"]:
+    """A decoder for the generator's model for the length of a block (evaluations, MT-Bench):
+    `generator.stream(ids, params, decoder)` from up to `max_batch` threads decodes together."""
+    decoder = BatchedDecoder(generator.model, generator.vocab_size, max_batch)
+    try:
+        yield decoder
+    finally:
+        decoder.close()
+
+
 class BatchedDecoder:
     """Owns the model's decoding: `generate(prompt_ids, params, budget)` returns the request's
     tokens as they come. At most `max_batch` requests decode at once; later ones wait their turn."""
@@ -121,6 +137,7 @@ class BatchedDecoder:
             self._closed = True
             self._wake.notify()
         self._thread.join(timeout=30)
+        atexit.unregister(self.close)  # and let the model go
 
     # ------------------------------------------------------------ the decoding thread
 
