@@ -42,8 +42,8 @@ class DivergenceGuard:
         mean = self.recent.sum() / history.clamp(min=1)
         spike = (history >= MIN_HISTORY) & (loss > self.threshold * mean)
         bad = ~torch.isfinite(loss) | ~torch.isfinite(grad_norm) | spike
-        slot = self.accepted % WINDOW
-        self.recent.index_put_((slot,), torch.where(bad, self.recent[slot], loss))
+        slot = (self.accepted % WINDOW).view(1)  # a 1-element index: a 0-dim one would be read on the host
+        self.recent.index_copy_(0, slot, torch.where(bad, self.recent.index_select(0, slot), loss.view(1)))
         self.accepted += (~bad).long()
         return bad.float(), mean
 
