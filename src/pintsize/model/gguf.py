@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +165,27 @@ def _write_vocab(writer, tok_dir: Path, n_vocab: int) -> None:
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
     writer.add_token_types(types)
-    specials = gguf.SpecialVocab(tok_dir, load_merges=kind == "gpt2", n_vocab=n_vocab)
+    with _without_bos_separator_warning(tok.bos_token):
+        specials = gguf.SpecialVocab(tok_dir, load_merges=kind == "gpt2", n_vocab=n_vocab)
     specials.add_to_gguf(writer, quiet=True)
+
+
+@contextmanager
+def _without_bos_separator_warning(bos: str | None):
+    """gguf's reader of post-processors warns about the pair template `<s> $A <s> $B` (Llama's and
+    the Pints tokenizer's: BOS before each sequence), which it does not know; the warning is
+    harmless, as llama.cpp never encodes pairs. Every other warning still shows."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not (bos and record.getMessage() == f"Unknown separator token {bos!r} in TemplateProcessing<pair>")
+
+    log = logging.getLogger("gguf.vocab")
+    log.addFilter(keep)
+    try:
+        yield
+    finally:
+        log.removeFilter(keep)
 
 
 def _gpt2_pretokenizer(tj: dict, source: Path) -> str:
