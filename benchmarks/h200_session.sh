@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU session (the `device` tool's H200: torch with CUDA, no internet): the GPU
 # correctness checks, then training throughput of both shapes as the engine runs them, and the
-# same with a host sync after every step, to measure what the overlap gains. About 6 minutes.
+# same with a host sync after every step, to measure what the overlap gains; then serving
+# throughput with and without batching. About 7 minutes.
 #
 # Prepare here, on the CPU machine:
 #   .venv/bin/python benchmarks/train_throughput.py --make-tokens .devcache/tokens.npy
@@ -27,6 +28,8 @@ bench "1.5B, overlapped (the engine)" --shapes 1.5-pints-2k --profile-steps 2
 bench "1.5B, sync every step" --shapes 1.5-pints-2k --profile-steps 0 --sync-every-step
 bench "0.12B, overlapped (the engine)" --shapes 0.12-pint --profile-steps 2
 bench "0.12B, sync every step" --shapes 0.12-pint --profile-steps 0 --sync-every-step
+echo "### serving: continuous batching vs one thread per request" | tee -a "$OUT/serve.log"
+timeout 120 python3 benchmarks/serve_throughput.py --device cuda --repeat 2 2>&1 | tail -7 | head -6 | tee -a "$OUT/serve.log"
 echo "--- summary"
 python3 - "$OUT/train.log" <<'PY'
 import json, sys
