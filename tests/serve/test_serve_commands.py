@@ -61,3 +61,19 @@ def test_serve_command_answers_with_its_api_key(model_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_training_stage_artifact_stands_for_its_model(model_dir, tmp_path):
+    """`pintsize generate runs/x/sft ...` uses runs/x/sft/model; a wrong path says what it is."""
+    import shutil
+
+    stage = tmp_path / "sft"
+    shutil.copytree(model_dir, stage / "model")
+    result = runner.invoke(app, ["generate", str(stage), "The json module can", "--max-new-tokens", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(Generator.load(model_dir, device="cpu").complete("The json module can", SamplingParams(max_new_tokens=8)).text)
+    assert Generator.load(stage, device="cpu").name == "sft"  # the stage names the model (server, MT-Bench logs)
+    env = {**os.environ, "COLUMNS": "300"}
+    for path, why in ((tmp_path / "missing", "no such file or directory"), (tmp_path, "not a model directory (no model_config.json)")):
+        r = subprocess.run([sys.executable, "-m", "pintsize", "generate", str(path), "hi"], capture_output=True, text=True, env=env)
+        assert r.returncode != 0 and f"{path}: {why}" in r.stderr and "Traceback" not in r.stderr, r.stderr

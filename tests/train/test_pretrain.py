@@ -72,7 +72,7 @@ def test_only_context_fields_may_change_when_starting_from_a_model(trained):
 
 
 def test_init_from_must_hold_a_model(tmp_path, trained):
-    with pytest.raises(CheckpointError, match="init_from is not a model directory"):
+    with pytest.raises(CheckpointError, match=r"not a model directory \(no model_config.json\) nor a training-stage artifact .*, given as \[pretrain\]\.init_from"):
         resolve_model(parse_recipe(recipe_dict(init_from=str(tmp_path))), VOCAB)
     shutil.copy(trained / "model/model_config.json", tmp_path)
     with pytest.raises(CheckpointError, match="init_from has no model.safetensors"):

@@ -20,6 +20,7 @@ from pintsize.model.config import ModelConfig
 from pintsize.model.llama import Llama
 
 CONFIG_FILE = "model_config.json"
+STAGE_MODEL_DIR = "model"  # where a training stage (pretrain, SFT, DPO) keeps its model
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 
@@ -55,6 +56,20 @@ def load_config(model_dir: str | Path) -> ModelConfig:
         return ModelConfig.model_validate(json.loads(path.read_text()))
     except (json.JSONDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: invalid model config: {e}") from e
+
+
+def resolve_model_dir(path: str | Path, role: str = "") -> Path:
+    """A model directory, or a training-stage artifact holding one in `model/` (e.g. runs/demo/sft).
+    `role` names what the path was given as, for the error (e.g. "[pretrain].init_from")."""
+    path = Path(path)
+    for candidate in (path, path / STAGE_MODEL_DIR):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    if not path.exists():
+        why = "no such file or directory"
+    else:
+        why = f"not a model directory (no {CONFIG_FILE}) nor a training-stage artifact (no {STAGE_MODEL_DIR}/{CONFIG_FILE})"
+    raise CheckpointError(f"{path}: {why}" + (f", given as {role}" if role else ""))
 
 
 def tokenizer_path(model_dir: str | Path) -> Path | None:

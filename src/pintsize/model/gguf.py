@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from pintsize.errors import CheckpointError
-from pintsize.model.checkpoint import load_config, load_model, tokenizer_path
+from pintsize.model.checkpoint import load_config, load_model, resolve_model_dir, tokenizer_path
 from pintsize.model.config import ModelConfig
 from pintsize.model.hf import to_hf_state_dict
 
@@ -40,7 +40,7 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, dtype: str = "float
 
     if dtype not in DTYPES:
         raise CheckpointError(f"GGUF dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
-    model_dir, out_file = Path(model_dir), Path(out_file)
+    model_dir, out_file = resolve_model_dir(model_dir), Path(out_file)
     config = load_config(model_dir)
     tok_dir = tokenizer_path(model_dir)
     if tok_dir is None:

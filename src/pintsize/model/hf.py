@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from pintsize.artifacts import atomic_dir
 from pintsize.errors import CheckpointError
-from pintsize.model.checkpoint import build_model, load_config, load_model, tokenizer_path
+from pintsize.model.checkpoint import build_model, load_config, load_model, resolve_model_dir, tokenizer_path
 from pintsize.model.config import ModelConfig, RopeScaling
 from pintsize.model.llama import Llama
 
@@ -177,7 +177,7 @@ def export_hf(model_dir: str | Path, out_dir: str | Path, dtype: torch.dtype | N
     """Write `out_dir` so that `AutoModelForCausalLM.from_pretrained(out_dir)` loads a LlamaForCausalLM."""
     from transformers import GenerationConfig
 
-    model_dir = Path(model_dir)
+    model_dir = resolve_model_dir(model_dir)
     config = load_config(model_dir)
     model = load_model(model_dir)
     state = to_hf_state_dict(model.state_dict(), config)

@@ -151,16 +151,18 @@ class Generator:
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> "Generator":
-        from pintsize.model.checkpoint import load_model, tokenizer_path
+        from pintsize.model.checkpoint import STAGE_MODEL_DIR, load_model, resolve_model_dir, tokenizer_path
         from pintsize.tokenizer import load_tokenizer
 
-        model_dir = Path(model_dir)
+        model_dir = resolve_model_dir(model_dir)  # a training stage's artifact (runs/x/sft) works too
         tok_dir = tokenizer_path(model_dir)
         if tok_dir is None:
             raise GenerationError(f"{model_dir}: the model directory has no tokenizer/ to encode prompts with")
         dev = resolve_device(device)
         dtype = dtype or (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-        return cls(load_model(model_dir, device=dev, dtype=dtype), load_tokenizer(tok_dir), name=model_dir.name)
+        # runs/demo/sft/model is called "sft": the stage says more than its model/ folder
+        name = model_dir.parent.name if model_dir.name == STAGE_MODEL_DIR else model_dir.name
+        return cls(load_model(model_dir, device=dev, dtype=dtype), load_tokenizer(tok_dir), name=name)
 
     @property
     def context_length(self) -> int:

@@ -19,7 +19,7 @@ from pintsize.artifacts import MANIFEST, PARTIAL_SUFFIX
 from pintsize.data.json_records import BUILTIN, DataReport, Invalid, Rejected
 from pintsize.data.pack import validation_size
 from pintsize.errors import CheckpointError, DataError, RecipeError
-from pintsize.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_config, tokenizer_path
+from pintsize.model.checkpoint import WEIGHTS_FILE, load_config, resolve_model_dir, tokenizer_path
 from pintsize.model.config import ModelConfig
 from pintsize.train.config import TrainConfig
 from pintsize.train.stage import MODEL_DIR
@@ -45,10 +45,7 @@ class StartModel:
 def start_model(path: str | Path, section: str) -> StartModel:
     """A model directory, or a training-stage artifact holding one in `model/`; it must carry
     the tokenizer whose chat template formats the data."""
-    path = Path(path)
-    model_dir = next((p for p in (path, path / MODEL_DIR) if (p / CONFIG_FILE).is_file()), None)
-    if model_dir is None:
-        raise CheckpointError(f"{path}: not a model directory or training-stage artifact (no {CONFIG_FILE}) for [{section}]")
+    model_dir = resolve_model_dir(path, f"the model to start [{section}] from")
     tokenizer = tokenizer_path(model_dir)
     if tokenizer is None:
         raise CheckpointError(f"{model_dir}: the model has no tokenizer/ ; [{section}] needs its chat template")

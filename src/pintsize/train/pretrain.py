@@ -9,11 +9,11 @@ import torch
 from safetensors.torch import load_file
 
 from pintsize.errors import CheckpointError, DataError, RecipeError
-from pintsize.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_config
+from pintsize.model.checkpoint import WEIGHTS_FILE, load_config, resolve_model_dir
 from pintsize.model.config import ModelConfig
 from pintsize.recipe import Recipe
 from pintsize.train.objective import LMObjective
-from pintsize.train.stage import MODEL_DIR, TrainingStage, fingerprinted, run_training_stage
+from pintsize.train.stage import TrainingStage, fingerprinted, run_training_stage
 
 # What context extension may change; everything else must match the model it starts from.
 EXTENSION_FIELDS = {"name", "block_size", "rope_base", "rope_scaling"}
@@ -31,14 +31,6 @@ def vocab_size(tokenizer: Path, shards: Path) -> int:
     return vocab
 
 
-def init_model_dir(path: Path) -> Path:
-    """A model directory, or a training-stage artifact holding one in `model/`."""
-    for candidate in (path, path / MODEL_DIR):
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise CheckpointError(f"{path}: [pretrain].init_from is not a model directory (no {CONFIG_FILE})")
-
-
 def resolve_model(recipe: Recipe, vocab: int) -> tuple[ModelConfig, dict[str, torch.Tensor] | None, Path | None]:
     """The model config to train and, with init_from, the weights to start from."""
     config = recipe.model.resolve(vocab_size=vocab)
@@ -48,7 +40,7 @@ def resolve_model(recipe: Recipe, vocab: int) -> tuple[ModelConfig, dict[str, to
         )
     if recipe.pretrain.init_from is None:
         return config, None, None
-    src = init_model_dir(Path(recipe.pretrain.init_from))
+    src = resolve_model_dir(recipe.pretrain.init_from, "[pretrain].init_from")
     base = load_config(src)
     differ = [
         f"{k} ({getattr(base, k)} -> {getattr(config, k)})"

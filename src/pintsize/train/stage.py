@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from pintsize.artifacts import ArtifactWriter
+from pintsize.model.checkpoint import STAGE_MODEL_DIR as MODEL_DIR  # noqa: F401 - re-exported for the stages
 from pintsize.model.checkpoint import build_model, save_model
 from pintsize.model.config import ModelConfig
 from pintsize.model.info import flops_per_token
@@ -25,7 +26,6 @@ from pintsize.train.distributed import DistEnv, init_distributed
 from pintsize.train.objective import Objective
 from pintsize.train.trainer import Trainer, TrainData, total_steps
 
-MODEL_DIR = "model"
 
 # How a run executes and reports rather than what it computes: rerunning with these changed (say,
 # without torch.compile after a compiler crash, or with a higher spike threshold after the guard
