@@ -8,10 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from pintsize.serve.commands import DEVICE_OPT, MODEL_ARG  # one wording for every command that loads a model
 
-MODEL_ARG = typer.Argument(..., help="a pintsize model directory (model_config.json, model.safetensors, tokenizer/)")
-DEVICE_OPT = typer.Option("auto", help="cpu, cuda, cuda:1, ... or auto (CUDA when available)")
+console = Console()
 OUT_OPT = typer.Option(None, "--out", help="also write the results as JSON to this file")
 
 

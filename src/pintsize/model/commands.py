@@ -68,7 +68,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @groups["export"].command("hf")
     def export_hf_cmd(
-        ckpt: Path = typer.Argument(..., help="a pintsize model directory (model_config.json + model.safetensors)"),
+        ckpt: Path = typer.Argument(..., help="a pintsize model directory, or a training stage's artifact holding one (runs/NAME/sft)"),
         out: Path = typer.Argument(..., help="output directory"),
         dtype: str = typer.Option("float32", help="float32, bfloat16 or float16"),
     ) -> None:

@@ -11,7 +11,9 @@ from rich.console import Console
 
 err = Console(stderr=True)
 
-MODEL_ARG = typer.Argument(..., help="a pintsize model directory (model_config.json, model.safetensors, tokenizer/)")
+MODEL_ARG = typer.Argument(
+    ..., help="a pintsize model directory (model_config.json, model.safetensors, tokenizer/), or a training stage's artifact holding one (runs/NAME/sft)"
+)
 DEVICE_OPT = typer.Option("auto", help="cpu, cuda, cuda:1, ... or auto (CUDA when available)")
 
 
