@@ -96,6 +96,24 @@ def test_the_cache_grows_under_running_requests(gen, decoder):
     assert decoder._k.shape[3] == gen.context_length  # grew from FIRST_SLOTS
 
 
+def test_a_request_that_fails_to_start_fails_alone(gen, decoder, monkeypatch):
+    reserve = decoder._reserve
+
+    def refuse_long(slots):
+        if slots > 100:
+            raise MemoryError(f"no room for {slots} slots")
+        reserve(slots)
+
+    monkeypatch.setattr(decoder, "_reserve", refuse_long)
+    ids = prompts(gen)[0]
+    short, long_ = SamplingParams(max_new_tokens=10), SamplingParams(max_new_tokens=150)
+    running = decoder.generate(ids, short, 10)
+    first = next(running)
+    with pytest.raises(MemoryError, match="no room"):
+        batched(gen, decoder, ids, long_)
+    assert [first, *running] == alone(gen, ids, short)  # the request in flight went on
+
+
 def test_a_prompt_that_cannot_be_served_is_refused_before_decoding(gen):
     with pytest.raises(GenerationError, match="the prompt is empty"):
         decode_budget(gen.model, [], SamplingParams())

@@ -35,7 +35,7 @@ _END = object()  # a request's last item: no more tokens
 FIRST_SLOTS = 128  # the shared cache's first length per row; it doubles as longer requests come
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity
 class _Request:
     prompt: list[int]
     budget: int  # new tokens at most
@@ -151,15 +151,20 @@ class BatchedDecoder:
                     break
                 room = self.max_batch - len(self.active)
                 joining, self._waiting = self._waiting[:room], self._waiting[room:]
-            try:
-                for request in joining:
+            for request in joining:
+                try:
                     self._admit(request)
+                except Exception as e:  # noqa: BLE001 - a prompt that fails fails its request only
+                    if request in self.active:
+                        self.active.remove(request)
+                    request.out.put(e)
+            try:
                 self._drop_finished()
                 if self.active:
                     self._step()
                     self._drop_finished()
-            except Exception as e:  # noqa: BLE001 - a failed step fails its requests, not the server
-                for request in {id(r): r for r in self.active + joining}.values():
+            except Exception as e:  # noqa: BLE001 - a failed step fails the requests in it, not the server
+                for request in self.active:
                     request.out.put(e)
                 self.active = []
         for request in self.active + self._waiting:
