@@ -88,3 +88,19 @@ def test_run_ends_cleanly_when_the_data_runs_out(tmp_path, shards):
     assert events == [{"step": 4, "event": "training data exhausted", "planned_steps": 1000}]
     assert (tmp_path / "checkpoints" / "step-0000004").is_dir()
     assert sorted(series(tmp_path, "val_loss")) == [0, 4]
+
+
+def test_the_host_reads_a_step_after_launching_the_next(tmp_path, shards):
+    """fit() finishes step N only once step N+1 is queued (the GPU never waits for the host
+    between steps), except before validation and checkpoints, which see a finished step."""
+    t = make_trainer(tmp_path, shards, train_config(max_steps=6, val_every=3, ckpt_every=100))
+    calls = []
+    launch, finish = t.launch_step, t.finish
+    t.launch_step = lambda b: (calls.append(("launch", t.step + 1)), launch(b))[1]
+    t.finish = lambda p: (calls.append(("finish", p.step)), finish(p))[1]
+    t.fit()
+    assert calls == [
+        ("launch", 1), ("launch", 2), ("finish", 1), ("launch", 3), ("finish", 2), ("finish", 3),  # step 3 validates
+        ("launch", 4), ("launch", 5), ("finish", 4), ("launch", 6), ("finish", 5), ("finish", 6),  # 6: the last
+    ]
+    assert sorted(series(tmp_path, "loss")) == [1, 2, 3, 4, 5, 6]
