@@ -14,6 +14,18 @@ console = Console()
 OUT_OPT = typer.Option(None, "--out", help="also write the results as JSON to this file")
 
 
+def _list_tasks(value: bool) -> None:
+    """`eval harness --list`: eager, so it needs no model argument."""
+    if not value:
+        return
+    from pintsize.eval.harness import PRESETS, local_task_names
+
+    for name, plan in PRESETS.items():
+        console.print(f"[bold]{name}[/]: " + ", ".join(f"{t} ({s}-shot)" for t, s in plan))
+    console.print("[bold]local tasks[/]: " + ", ".join(local_task_names()))
+    raise typer.Exit()
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
@@ -93,18 +105,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         batch_size: int = typer.Option(8, help="requests per forward pass"),
         data_dir: Path = typer.Option(None, help="the local eval data folder (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
         chat_template: bool = typer.Option(False, "--chat-template", help="wrap prompts in the model's chat template"),
-        list_tasks: bool = typer.Option(False, "--list", help="list the presets and local tasks, then exit"),
+        list_tasks: bool = typer.Option(
+            False, "--list", help="list the presets and local tasks, then exit", is_eager=True, callback=_list_tasks
+        ),
         device: str = DEVICE_OPT,
         out: Path = OUT_OPT,
     ) -> None:
         """Run lm-evaluation-harness tasks (local YAML tasks, cached hub tasks, presets) on the model."""
-        from pintsize.eval.harness import PRESETS, local_task_names, run_harness
+        from pintsize.eval.harness import run_harness
 
-        if list_tasks:
-            for name, plan in PRESETS.items():
-                console.print(f"[bold]{name}[/]: " + ", ".join(f"{t} ({s}-shot)" for t, s in plan))
-            console.print("[bold]local tasks[/]: " + ", ".join(local_task_names()))
-            return
         names = _split_list(tasks)
         if not names:
             raise typer.BadParameter("give at least one --task (or --list to see them)")
