@@ -64,3 +64,16 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_json(p, {"b": 2})
     assert json.loads(p.read_text()) == {"b": 2}
     assert [x.name for x in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_lineage_and_report_name_a_missing_or_empty_path(tmp_path):
+    from pintsize.errors import PintsizeError
+    from pintsize.report.html import write_report
+
+    with pytest.raises(PintsizeError, match=r"missing: no such file or directory"):
+        lineage(tmp_path / "missing")
+    with pytest.raises(PintsizeError, match=r"missing: no such run directory"):
+        write_report(tmp_path / "missing")
+    with pytest.raises(PintsizeError, match=r"no finished stage in it .*pintsize run RECIPE"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()

@@ -286,5 +286,7 @@ def lineage(path: str | os.PathLike) -> list[dict[str, Any]]:
         for ref in m.get("inputs", {}).values():
             visit(Path(ref["path"]), depth + 1, ref.get("hash"))
 
+    if not Path(path).exists():
+        raise PintsizeError(f"{path}: no such file or directory")
     visit(Path(path), 0, None)
     return out

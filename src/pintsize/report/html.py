@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from pintsize.artifacts import MANIFEST, atomic_write_text, lineage
+from pintsize.errors import PintsizeError
 from pintsize.report import sections
 
 CSS = """
@@ -32,6 +33,10 @@ code{font-size:13px} .ok{color:#17803d} .bad{color:#b42318} .muted{color:#5b6475
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PintsizeError(f"{run_dir}: no such run directory")
+    if not any(run_dir.glob(f"*/{MANIFEST}")):
+        raise PintsizeError(f"{run_dir}: no finished stage in it (no */{MANIFEST}); `pintsize run RECIPE` makes one")
     out = Path(out) if out else run_dir / "report.html"
     parts = [
         sections.summary(run_dir),
