@@ -136,12 +136,9 @@ def read_conversations(entries: list[str]) -> Iterator[Conversation | Rejected]:
     """Every record of the data entries, as a checked Conversation or a Rejected (with its reason)."""
     from pintsize.data.docs_chat import sft_conversations
 
-    def make(n: int) -> list[dict]:
-        return sft_conversations(n if n > 0 else 1 << 30)
-
     for entry in entries:
         fmt = None
-        for where, rec in iter_entry_records(entry, BUILTIN_CHAT, make):
+        for where, rec in iter_entry_records(entry, BUILTIN_CHAT, sft_conversations):
             if isinstance(rec, Rejected):
                 yield rec
                 continue

@@ -143,11 +143,12 @@ def check_builtin(entry: str, known: Iterable[str]) -> None:
 
 
 def iter_entry_records(entry: str, name: str, make: Callable[[int], list[dict]]) -> Iterator[tuple[str, dict | Rejected]]:
-    """The records of one data entry: the built-in set `name` (made by `make(n)`) or files."""
+    """The records of one data entry: the built-in set `name` (made by `make(n)`, n large for
+    "all") or files."""
     check_builtin(entry, [name])
     n = builtin_count(entry, name)
     if n is not None:
-        for i, rec in enumerate(make(n)):
+        for i, rec in enumerate(make(n if n > 0 else 1 << 30)):
             yield f"{entry}:record {i}", rec
         return
     for file in data_files(entry):

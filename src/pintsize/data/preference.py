@@ -81,12 +81,9 @@ def read_pairs(entries: list[str]) -> Iterator[PreferencePair | Rejected]:
     """Every record of the data entries, as a checked pair or a Rejected (with its reason)."""
     from pintsize.data.docs_chat import preference_pairs
 
-    def make(n: int) -> list[dict]:
-        return preference_pairs(n if n > 0 else 1 << 30)
-
     for entry in entries:
         first = True
-        for where, rec in iter_entry_records(entry, BUILTIN_PREFERENCES, make):
+        for where, rec in iter_entry_records(entry, BUILTIN_PREFERENCES, preference_pairs):
             if isinstance(rec, Rejected):
                 yield rec
                 continue
