@@ -202,17 +202,12 @@ def run_shape(model_name: str, micro_batch: int, attention: str, tokens: np.ndar
 
 
 def run_steps(trainer: Trainer, data, n: int, sync_every_step: bool = False):
-    """`n` steps as `Trainer.fit` runs them: the host launches step i+1 before it reads step i,
-    so making the next batch overlaps the device's work. Returns the last step's result.
-    `sync_every_step`: wait for each step before the next (the engine before 2026-11-28)."""
+    """`n` steps as `Trainer.fit` runs them (`Trainer.run_steps`: the host reads step i after
+    launching step i+1, so making the next batch overlaps the device's work); returns the last
+    step's result. `sync_every_step`: wait for each step before the next (the engine before 2026-11-28)."""
     if sync_every_step:
         return [trainer.train_step([next(data)]) for _ in range(n)][-1]
-    pending = trainer.launch_step([next(data)])
-    for _ in range(n - 1):
-        launched = trainer.launch_step([next(data)])
-        trainer.finish(pending)
-        pending = launched
-    return trainer.finish(pending)
+    return list(trainer.run_steps([next(data)] for _ in range(n)))[-1]
 
 
 def release(device: torch.device) -> None:

@@ -42,9 +42,14 @@ class _Request:
     chooser: TokenChooser
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     seen: torch.Tensor | None = None  # [1, prompt + budget]: the prompt and the tokens so far
-    length: int = 0  # tokens in the cache (the next token's position)
     made: int = 0  # new tokens chosen
     cancelled: bool = False
+
+    @property
+    def length(self) -> int:
+        """Tokens in the cache: the prompt and every chosen token but the last, which is fed next
+        (at this position)."""
+        return len(self.prompt) + self.made - 1
 
 
 class RequestTokens:
@@ -183,7 +188,6 @@ class BatchedDecoder:
         row = len(self.active)
         self._k[:, row, :, :n] = cache.k[:, 0]
         self._v[:, row, :, :n] = cache.v[:, 0]
-        request.length = n
         self.active.append(request)
         self._choose(request, self.model.lm_head(hidden))
 
@@ -198,13 +202,12 @@ class BatchedDecoder:
         hidden = self.model.hidden_states(last, positions[:, None], mask, kv_cache=cache)[:, -1]
         logits = self.model.lm_head(hidden)
         for i, request in enumerate(rows):
-            request.length += 1
             self._choose(request, logits[i : i + 1])
 
     def _choose(self, request: _Request, logits: torch.Tensor) -> None:
-        seen = request.seen[:, : len(request.prompt) + request.made]
-        token = request.chooser(logits, seen)
-        request.seen[0, len(request.prompt) + request.made] = token
+        end = len(request.prompt) + request.made
+        token = request.chooser(logits, request.seen[:, :end])
+        request.seen[0, end] = token
         request.made += 1
         request.out.put(token)
         if request.made == request.budget:

@@ -77,9 +77,9 @@ def init_distributed(device: str | None = None) -> DistEnv:
             dist.init_process_group(backend, device_id=dev if dev.type == "cuda" else None)
             _group_backend = backend
             atexit.register(shutdown_distributed)
-        elif (_group_backend or dist.get_backend()) != backend:
+        elif (have := _group_backend or dist.get_backend()) != backend:
             raise PintsizeError(
-                f"this process already has a {_group_backend or dist.get_backend()} process group; a stage on {dev.type} needs {backend} "
+                f"this process already has a {have} process group; a stage on {dev.type} needs {backend} "
                 "(run every stage of one process on the same kind of device)"
             )
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)

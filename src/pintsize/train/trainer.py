@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -213,6 +214,26 @@ class Trainer:
         """One step, waited for."""
         return self.finish(self.launch_step(micro_batches))
 
+    def run_steps(self, batches: Iterable[list[dict]], finish_at: Callable[[int], bool] = lambda step: False) -> Iterator[StepResult]:
+        """One step per item of `batches` (a global batch's micro-batches), the host one step behind
+        the device: step N's result is read once step N+1 is queued, or at once where
+        `finish_at(N)` (the caller then sees the model as of step N, nothing queued after it).
+        A diverging run raises TrainingDiverged, with what to do about it."""
+        pending: PendingStep | None = None
+        try:
+            for micro_batches in batches:
+                launched = self.launch_step(micro_batches)
+                if pending is not None:
+                    yield self.finish(pending)
+                pending = launched
+                if finish_at(launched.step):
+                    pending = None
+                    yield self.finish(launched)
+            if pending is not None:
+                yield self.finish(pending)
+        except TrainingDiverged as e:
+            raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
+
     def _clip_gradients(self) -> torch.Tensor:
         params = [p for p in self.model.parameters() if p.grad is not None]
         if self.config.optimizer.grad_clip > 0:
@@ -313,31 +334,20 @@ class Trainer:
             if resumed is None:
                 self._validate(monitor)  # where the curve starts
                 monitor.restart_clock(self.step)
-            pending: PendingStep | None = None  # the step still running on the device
-            while self.step < self.total_steps:
-                batches = self._next_micro_batches(it)
-                if batches is None:
-                    monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
-                    break
-                launched = self.launch_step(batches)
-                if pending is not None:  # the host reads step N while the device runs step N+1
-                    self._report(pending, monitor)
-                pending = launched
-                step, last = launched.step, launched.step == self.total_steps
-                at_validation, at_checkpoint = step % self.config.val_every == 0 or last, step % self.config.ckpt_every == 0 or last
-                if not (at_validation or at_checkpoint):
+            source = iter(lambda: self._next_micro_batches(it), None)  # None: a rank ran out of data
+            for r in self.run_steps(islice(source, self.total_steps - self.step), self._at_boundary):
+                self._report(r, monitor)
+                if not self._at_boundary(r.step):
                     continue
-                self._report(pending, monitor)  # validation and checkpoints see a finished step
-                pending = None
-                if at_validation:
+                if self._validates_at(r.step):
                     self._validate(monitor)
-                    validated_at = step
-                if at_checkpoint:
+                    validated_at = r.step
+                if self._saves_at(r.step):
                     self.save_checkpoint()
-                    saved_at = step
-                monitor.restart_clock(step)
-            if pending is not None:
-                self._report(pending, monitor)
+                    saved_at = r.step
+                monitor.restart_clock(r.step)
+            if self.step < self.total_steps:
+                monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
             if validated_at != self.step:
                 self._validate(monitor)
             if saved_at != self.step:
@@ -345,11 +355,17 @@ class Trainer:
         finally:
             monitor.close()
 
-    def _report(self, pending: PendingStep, monitor: Monitor) -> None:
-        try:
-            r = self.finish(pending)
-        except TrainingDiverged as e:
-            raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
+    def _validates_at(self, step: int) -> bool:
+        return step % self.config.val_every == 0 or step == self.total_steps
+
+    def _saves_at(self, step: int) -> bool:
+        return step % self.config.ckpt_every == 0 or step == self.total_steps
+
+    def _at_boundary(self, step: int) -> bool:
+        """Validation and checkpoints must see this step finished, with nothing queued after it."""
+        return self._validates_at(step) or self._saves_at(step)
+
+    def _report(self, r: StepResult, monitor: Monitor) -> None:
         log = r.step % self.config.log_every == 0 or r.step == self.total_steps
         monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics)
         if r.skipped:
