@@ -10,9 +10,25 @@ from pintsize.recipe import load_recipe
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-@pytest.mark.parametrize("name", ["tiny-cpu", "pints-0.12b", "pints-1.5b-2k", "pints-1.5b-16k"])
-def test_shipped_recipes_validate(name):
-    load_recipe(RECIPES / f"{name}.toml")
+SHIPPED = sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
+def test_the_reference_recipes_are_shipped():
+    assert {"demo", "tiny-cpu", "pints-0.12b", "pints-1.5b-2k", "pints-1.5b-16k"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipes_validate_and_plan(name, tmp_path, monkeypatch):
+    """`pintsize run RECIPE --dry-run` plans every shipped recipe from nothing; a stage the recipe
+    leaves out is planned off (planning once read the inputs of stages that were off and crashed)."""
+    from pintsize.pipeline.run import plan
+
+    recipe = load_recipe(RECIPES / f"{name}.toml")
+    monkeypatch.chdir(tmp_path)  # runs/NAME is relative: nothing of this checkout's runs is seen
+    steps = {s.stage.name: s.action for s in plan(recipe)}
+    assert steps["pretrain"] == "run"
+    assert (steps["sft"] == "off") == (recipe.sft is None) and (steps["dpo"] == "off") == (recipe.dpo is None)
+    assert (steps["quality"] == "off") == (recipe.quality_model is None)
 
 
 def test_reference_hyperparameters():

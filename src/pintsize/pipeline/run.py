@@ -86,7 +86,8 @@ def plan(recipe: Recipe, force: frozenset[str] = frozenset()) -> list[Step]:
     run too (its input may change); `run` itself decides again from the fingerprints."""
     state, steps, rerun = _load_state(recipe), [], set()
     for stage in STAGES:
-        step = decide(stage, recipe, state, _reads_from(stage, recipe, rerun), stage.name in force)
+        upstream_runs = stage.enabled(recipe) and _reads_from(stage, recipe, rerun)  # an off stage reads nothing
+        step = decide(stage, recipe, state, upstream_runs, stage.name in force)
         if step.action == "run":
             rerun.add(step.out.resolve())
         steps.append(step)
