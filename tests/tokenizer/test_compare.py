@@ -58,3 +58,14 @@ def test_write_comparison_is_atomic_and_overwrites(tmp_path, bpe_dir, docs_corpu
     write_comparison(result, tmp_path)
     write_comparison(result, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.json", "compare.png"]
+
+
+def test_tokenizers_in_same_named_folders_are_labelled_by_their_runs(tmp_path, bpe_dir, docs_corpus):
+    """Artifacts are all called `tokenizer`: the labels take the run's folder to tell them apart."""
+    import shutil
+
+    a, b = tmp_path / "runs" / "a" / "tokenizer", tmp_path / "runs" / "b" / "tokenizer"
+    shutil.copytree(bpe_dir, a)
+    shutil.copytree(bpe_dir, b)
+    result = compare_tokenizers([a, b, a], docs_corpus, max_docs_per_source=1)
+    assert list(result["tokenizers"]) == ["a/tokenizer", "b/tokenizer", "a/tokenizer'"]

@@ -108,9 +108,16 @@ def _metrics(t: _Totals, tokens: int, fallback: int) -> dict:
 
 
 def _unique_names(paths: list[Path]) -> dict[str, Path]:
+    """Each tokenizer's label: its folder's name, with as many parent folders as it takes to tell
+    them apart (runs/a/tokenizer and runs/b/tokenizer -> a/tokenizer, b/tokenizer); a path given
+    twice gets a prime."""
+    parts = [Path(p).resolve().parts for p in paths]
+    depth = 1
+    while depth < max(map(len, parts)) and len({x[-depth:] for x in parts}) < len(set(parts)):
+        depth += 1
     names: dict[str, Path] = {}
-    for p in paths:
-        name = Path(p).resolve().name
+    for p, x in zip(paths, parts):
+        name = "/".join(x[-depth:])
         while name in names:
             name += "'"
         names[name] = Path(p)
