@@ -25,6 +25,9 @@ def test_shipped_recipes_validate_and_plan(name, tmp_path, monkeypatch):
 
     recipe = load_recipe(RECIPES / f"{name}.toml")
     monkeypatch.chdir(tmp_path)  # runs/NAME is relative: nothing of this checkout's runs is seen
+    for reused in recipe.run.reuse.values():  # another run's finished artifacts (the 16K run reuses the 2K one's)
+        Path(reused).mkdir(parents=True)
+        (Path(reused) / "manifest.json").write_text("{}")
     steps = {s.stage.name: s.action for s in plan(recipe)}
     assert steps["pretrain"] == "run"
     assert (steps["sft"] == "off") == (recipe.sft is None) and (steps["dpo"] == "off") == (recipe.dpo is None)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path
 from pintsize.errors import PintsizeError
+from pintsize.pipeline.preflight import preflight, raise_problems
 from pintsize.pipeline.stages import STAGES, Stage, stage_dir
 from pintsize.recipe import Recipe
 
@@ -108,6 +109,8 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
     """Run (or, with dry_run, only print) the plan; returns the report's path."""
     steps = plan(recipe, force)
     print_plan(steps)
+    running = [s for s in steps if s.action == "run"]
+    raise_problems(preflight(recipe, {s.stage.name for s in running}, [s.out for s in running]))
     if dry_run:
         return None
     recipe.out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,89 @@
+"""Before a run starts: what its stages will need that the recipe cannot give.
+
+Found in seconds, not when the stage comes up after days of pretraining: a post-training section
+with no data or naming missing files, a raw-text source that matches nothing, no corpus to
+pack, a starting model that is not there. Only stages planned to run are checked.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Callable, Iterable
+
+from pintsize.artifacts import MANIFEST
+from pintsize.errors import PintsizeError
+from pintsize.pipeline.stages import stage_dir
+from pintsize.recipe import Recipe
+
+def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> list[str]:
+    """The problems that would stop the stages in `running`; `made_here` are the artifacts of
+    those stages (a path inside one will exist by the time it is read)."""
+    made_here = [p.resolve() for p in made_here]
+    problems: list[str] = []
+
+    def check(test: Callable[[], object]) -> None:
+        try:
+            test()
+        except PintsizeError as e:
+            problems.append(str(e))
+
+    def check_model(path: str, role: str) -> None:
+        resolved = Path(path).resolve()
+        if not any(resolved == out or out in resolved.parents for out in made_here):
+            from pintsize.model.checkpoint import resolve_model_dir
+
+            check(lambda: resolve_model_dir(path, role))
+
+    if "quality" in running:
+        q = recipe.quality_model
+        for field, entries in (("positives", q.positives), ("negatives", q.negatives), ("labels", q.labels)):
+            for entry in entries:
+                if not entry.startswith("builtin:") and not glob.glob(entry, recursive=True):
+                    problems.append(f"[quality_model].{field}: nothing matches {entry!r}")
+    if "curate" in running:
+        from pintsize.curate.shards import source_files
+
+        for source in recipe.data.sources:
+            if source.format != "pydoc":
+                check(lambda: source_files(source))
+    if "pack" in running and not recipe.data.sources and not (stage_dir(recipe, "curate") / MANIFEST).is_file():
+        problems.append(
+            f"[data] lists no sources and there is no curated corpus at {stage_dir(recipe, 'curate')}: "
+            "point [[data.sources]] at your raw text (recipes/demo.toml shows how) or reuse a corpus ([run].reuse.curate)"
+        )
+    if "pretrain" in running and recipe.pretrain.init_from:
+        check_model(recipe.pretrain.init_from, "[pretrain].init_from")
+    for section in ("sft", "dpo"):
+        if section in running:
+            config = getattr(recipe, section)
+            problems += _data_problems(config.data, section)
+            if config.init_from:
+                check_model(config.init_from, f"[{section}].init_from")
+    return problems
+
+
+def _data_problems(entries: list[str], section: str) -> list[str]:
+    from pintsize.data.chat import BUILTIN_CHAT
+    from pintsize.data.json_records import BUILTIN, check_builtin, data_files
+    from pintsize.data.preference import BUILTIN_PREFERENCES
+
+    builtin = BUILTIN_CHAT if section == "sft" else BUILTIN_PREFERENCES
+    if not entries:
+        return [
+            f"[{section}].data is empty: list JSONL/Parquet files or folders (or {BUILTIN}{builtin}), "
+            f"or leave out the [{section}] section"
+        ]
+    problems = []
+    for entry in entries:
+        try:
+            check_builtin(entry, [builtin]) if entry.startswith(BUILTIN) else data_files(entry)
+        except PintsizeError as e:
+            problems.append(f"[{section}].data: {e}")
+    return problems
+
+
+def raise_problems(problems: list[str]) -> None:
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PintsizeError(f"the run would stop on the way; nothing was run. Fix the recipe:\n{lines}")

@@ -1,0 +1,68 @@
+"""Preflight: a run whose recipe cannot carry it to the end stops before its first stage, with every
+reason at once; stages that will not run are not checked."""
+
+from pathlib import Path
+
+import pytest
+
+from pintsize.errors import PintsizeError
+from pintsize.pipeline.preflight import preflight
+from pintsize.pipeline.run import run
+from pintsize.recipe import load_recipe, parse_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+STAGES = {"curate", "tokenizer", "pack", "pretrain", "sft", "dpo", "eval", "export"}
+
+
+def test_the_reference_recipe_stops_before_running_anything_and_says_what_to_fill_in(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PintsizeError) as e:
+        run(load_recipe(RECIPES / "pints-1.5b-2k.toml"))
+    message = str(e.value)
+    assert "nothing was run" in message
+    assert "[data] lists no sources and there is no curated corpus at runs/pints-1.5b-2k/curate" in message
+    assert "[sft].data is empty" in message and "[dpo].data is empty" in message
+    assert not (tmp_path / "runs").exists()  # not even the tokenizer stage ran
+
+
+def test_the_16k_recipe_needs_the_2k_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(RECIPES / "pints-1.5b-16k.toml")
+    problems = preflight(recipe, {"pretrain"}, [])
+    assert problems == ["runs/pints-1.5b-2k/pretrain/model: no such file or directory, given as [pretrain].init_from"]
+
+
+def test_every_bad_data_entry_is_named(tmp_path):
+    (tmp_path / "chats.jsonl").write_text('{"messages": []}\n')
+    (tmp_path / "empty").mkdir()
+    recipe = parse_recipe(
+        {
+            "data": {"sources": [{"name": "raw", "path": str(tmp_path / "raw" / "*.jsonl"), "format": "jsonl"}]},
+            "sft": {"data": [str(tmp_path / "chats.jsonl"), str(tmp_path / "missing.jsonl"), "builtin:docs-chats"]},
+            "dpo": {"data": [str(tmp_path / "empty")], "init_from": str(tmp_path / "nowhere")},
+        }
+    )
+    problems = preflight(recipe, STAGES, [])
+    assert problems == [
+        f"[data] source 'raw': no files (.jsonl, .jsonl.gz) match '{tmp_path}/raw/*.jsonl'",
+        f"[sft].data: {tmp_path}/missing.jsonl: no such data file or folder",
+        "[sft].data: builtin:docs-chats: unknown built-in data set (known here: builtin:docs-chat)",
+        f"[dpo].data: {tmp_path}/empty: no .jsonl or .parquet files in this folder",
+        f"{tmp_path}/nowhere: no such file or directory, given as [dpo].init_from",
+    ]
+    # The same recipe with only pretraining left to run has nothing to fix.
+    assert preflight(recipe, {"pretrain", "eval"}, []) == []
+
+
+def test_a_starting_model_that_this_run_makes_is_not_missing(tmp_path):
+    sft_dir = tmp_path / "runs" / "x" / "sft"
+    recipe = parse_recipe({"sft": {"data": ["builtin:docs-chat"]}, "dpo": {"data": ["builtin:docs-preferences"], "init_from": str(sft_dir / "model")}})
+    assert preflight(recipe, {"sft", "dpo"}, [sft_dir]) == []
+    assert "given as [dpo].init_from" in preflight(recipe, {"dpo"}, [])[0]
+
+
+def test_the_demo_recipe_is_ready_to_run(tmp_path, monkeypatch):
+    if not list(Path("/usr/share/doc").glob("*/copyright")):
+        pytest.skip("the demo reads the /usr/share/doc licence files of a Debian-like system")
+    monkeypatch.chdir(tmp_path)
+    assert preflight(load_recipe(RECIPES / "demo.toml"), STAGES | {"quality"}, []) == []
