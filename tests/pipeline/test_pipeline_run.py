@@ -103,6 +103,27 @@ def test_a_changed_section_reruns_only_what_depends_on_it(finished, recipe_dict)
     assert [s for s in STAGES if actions[s] == "run"] == STAGES[2:]
 
 
+def test_a_continuation_run_reuses_another_runs_tokenizer_and_shards(finished, recipe_dict, tmp_path):
+    """The 16K recipe's shape: no data of its own, the 2K run's tokenizer and shards, its model as
+    the start, a longer context and another RoPE base."""
+    first = Path(recipe_dict["run"]["out_dir"])
+    longer = {
+        "run": {"name": "long", "out_dir": str(tmp_path / "long"), "reuse": {"tokenizer": str(first / "tokenizer"), "pack": str(first / "pack")}},
+        "data": {"sources": []},
+        "model": {**recipe_dict["model"], "block_size": 128, "rope_base": 40000.0},
+        "pretrain": {**tiny_training(2), "seq_len": 128, "global_batch_tokens": 512, "init_from": str(first / "pretrain" / "model")},
+        "eval": {"perplexity": False},
+    }
+    steps = {s.stage.name: (s.action, s.out) for s in plan(parse_recipe(longer))}
+    assert steps["curate"][0] == "off" and steps["tokenizer"] == ("reuse", first / "tokenizer") and steps["pack"] == ("reuse", first / "pack")
+    run(parse_recipe(longer), report=False)
+    inputs = json.loads((tmp_path / "long" / "pretrain" / "manifest.json").read_text())["inputs"]
+    assert {Path(v["path"]).resolve() for v in inputs.values()} >= {(first / "pack").resolve(), (first / "pretrain" / "model").resolve()}
+    config = json.loads((tmp_path / "long" / "export" / "hf" / "config.json").read_text())
+    assert (config["max_position_embeddings"], config["rope_theta"]) == (128, 40000.0)
+    assert not (tmp_path / "long" / "tokenizer").exists() and not (tmp_path / "long" / "pack").exists()
+
+
 def test_a_failed_stage_is_planned_as_a_resume_and_dry_run_prints_the_plan(finished, recipe_dict):
     from typer.testing import CliRunner
 

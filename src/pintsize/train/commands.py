@@ -32,12 +32,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Pretrain the model on packed shards; rerun the same command to resume after a crash.
 
         Several devices: torchrun --nproc_per_node N -m pintsize pretrain RECIPE (FSDP2)."""
+        from pintsize.pipeline.stages import stage_dir
         from pintsize.recipe import load_recipe
         from pintsize.train.pretrain import run_pretrain
 
         recipe = load_recipe(recipe_file)
-        shards = _stage_input(shards, recipe.stage_dir("pack"), "pack", "--shards")
-        tokenizer = _stage_input(tokenizer, recipe.stage_dir("tokenizer"), "tokenizer", "--tokenizer")
+        shards = _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards")
+        tokenizer = _stage_input(tokenizer, stage_dir(recipe, "tokenizer"), "tokenizer", "--tokenizer")
         out = out or recipe.stage_dir("pretrain")
         result = run_pretrain(recipe, shards, tokenizer, out, device=device)
         if os.environ.get("RANK", "0") == "0":

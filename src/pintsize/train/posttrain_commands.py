@@ -19,15 +19,6 @@ OUT_OPT = typer.Option(None, "--out", help="output directory (default: the run's
 DEVICE_OPT = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)")
 
 
-def default_model(recipe, section: str) -> Path:
-    """[section].init_from, else the run's previous training stage (DPO follows SFT when the recipe has one)."""
-    cfg = getattr(recipe, section)
-    if cfg is not None and cfg.init_from:
-        return Path(cfg.init_from)
-    previous = "pretrain" if section == "sft" or recipe.sft is None else "sft"
-    return recipe.stage_dir(previous)
-
-
 def summary_table(artifact: Path, title: str) -> Table:
     """What became of the input records, and how training ended."""
     report = json.loads((artifact / "data" / "report.json").read_text())
@@ -52,7 +43,9 @@ def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, 
     recipe = load_recipe(recipe_file)
     if getattr(recipe, section) is None:
         raise PintsizeError(f"{recipe_file}: the recipe has no [{section}] section")
-    model = model or default_model(recipe, section)
+    from pintsize.pipeline.stages import start_model
+
+    model = model or start_model(recipe, section)
     if not model.exists():
         raise PintsizeError(f"{model}: no model here; train one first or pass --model")
     out = out or recipe.stage_dir(section)
