@@ -45,3 +45,25 @@ def test_recipe_and_option_errors_are_one_line(tmp_path):
     assert result.exit_code != 0 and "`path` is required" in str(result.exception or result.output)
     result = runner.invoke(app, ["curate", str(recipe), "--executor", "spark"])
     assert result.exit_code == 2 and "spark" in result.output
+
+
+def test_summary_warns_about_a_source_that_kept_almost_nothing(tmp_path, capsys):
+    from pintsize.curate.commands import print_summary
+
+    def counts(docs_in, kept, removed):
+        return {"input": docs_in, "kept": kept, "filtered": docs_in - kept, "quarantined": 0, "tokens_in": 10 * docs_in, "output_tokens": 10 * kept}
+
+    stats = {
+        "token_unit": "words",
+        "sources": {"web": counts(100, 60, {}), "manual": counts(50, 2, {})},
+        "steps": {
+            "heuristics": {"web": {"removed": {"gopher_quality/short": 40}}, "manual": {"removed": {"gopher_repetition/dup_line_frac": 30, "c4/lorem": 1}}},
+            "dedup": {"manual": {"removed": {"duplicate": 17}}},
+        },
+    }
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    print_summary(tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("warning:") == 1
+    assert "source 'manual' kept 2 of 50 documents (most removed by gopher_repetition/dup_line_frac: 30, duplicate: 17, c4/lorem: 1)" in out
+    assert '[[data.sources]] profile = "docs"' in out

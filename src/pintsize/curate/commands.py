@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -34,7 +35,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         r = load_recipe(recipe)
         out = out or r.stage_dir("curate")
         run_curate(r.data, out, executor=executor.value, address=address, workers=workers)
-        _print_summary(out)
+        print_summary(out)
 
     @groups["quality"].command("train")
     def quality_train(
@@ -76,7 +77,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         console.print(t)
 
 
-def _print_summary(out: Path) -> None:
+LOW_YIELD = 0.1  # a source keeping less than this share of its documents gets a warning
+
+
+def print_summary(out: Path) -> None:
+    """The corpus's funnel per source, and a warning for each source that kept almost nothing."""
     import json
 
     stats = json.loads((out / "stats.json").read_text())
@@ -87,3 +92,21 @@ def _print_summary(out: Path) -> None:
         t.add_row(name, *(f"{c[k]:,}" for k in ("input", "kept", "filtered", "quarantined", "tokens_in", "output_tokens")))
     console.print(t)
     console.print(f"tokens are {stats['token_unit']}; report: {out / 'report.html'}")
+    for name, c in stats["sources"].items():
+        if c["input"] and c["kept"] < LOW_YIELD * c["input"]:
+            reasons = _removal_reasons(stats["steps"], name).most_common(3)
+            console.print(
+                f"[yellow]warning:[/] source {name!r} kept {c['kept']:,} of {c['input']:,} documents "
+                f"(most removed by {', '.join(f'{r}: {n:,}' for r, n in reasons)}); documentation, prose or code "
+                + escape('may want its own rule profile: [[data.sources]] profile = "docs", "prose" or "code"'),
+                highlight=False,
+            )
+
+
+def _removal_reasons(steps: dict, source: str):
+    from collections import Counter
+
+    reasons: Counter = Counter()
+    for by_source in steps.values():
+        reasons.update(by_source.get(source, {}).get("removed", {}))
+    return reasons

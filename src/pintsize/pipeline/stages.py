@@ -66,9 +66,11 @@ def _quality(recipe: Recipe, out: Path) -> None:
 
 
 def _curate(recipe: Recipe, out: Path) -> None:
+    from pintsize.curate.commands import print_summary
     from pintsize.curate.pipeline import run_curate
 
     run_curate(curate_config(recipe), out)
+    print_summary(out)  # what `pintsize curate` shows: the funnel, and sources that kept almost nothing
 
 
 def _tokenizer(recipe: Recipe, out: Path) -> None:
@@ -104,15 +106,17 @@ def _posttrain_inputs(recipe: Recipe, section: str) -> dict[str, Path]:
 
 
 def _sft(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.posttrain_commands import print_summary
     from pintsize.train.sft import run_sft
 
-    run_sft(recipe, start_model(recipe, "sft"), out)
+    print_summary(run_sft(recipe, start_model(recipe, "sft"), out), "sft")
 
 
 def _dpo(recipe: Recipe, out: Path) -> None:
     from pintsize.train.dpo import run_dpo
+    from pintsize.train.posttrain_commands import print_summary
 
-    run_dpo(recipe, start_model(recipe, "dpo"), out)
+    print_summary(run_dpo(recipe, start_model(recipe, "dpo"), out), "dpo")
 
 
 def _eval(recipe: Recipe, out: Path) -> None:

@@ -53,9 +53,13 @@ def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, 
         from pintsize.train.sft import run_sft as run
     else:
         from pintsize.train.dpo import run_dpo as run
-    result = run(recipe, model, out, device=device)
+    print_summary(run(recipe, model, out, device=device), section)
+
+
+def print_summary(artifact: Path, section: str) -> None:
+    """What became of the data records, and how training ended (once, on rank 0)."""
     if os.environ.get("RANK", "0") == "0":
-        console.print(summary_table(result, f"{section}: {result}"))
+        console.print(summary_table(artifact, f"{section}: {artifact}"))
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
