@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# One short GPU session (the `device` tool's H200: torch with CUDA, no internet): the GPU
-# correctness checks, then training throughput of both shapes as the engine runs them, and the
-# same with a host sync after every step, to measure what the overlap gains; then serving
-# throughput with and without batching. About 7 minutes.
+# A short GPU session (the `device` tool's H200: torch with CUDA, no internet), in two calls that
+# each fit the tool's 10-minute limit:
+#   bash benchmarks/h200_session.sh          the GPU correctness checks, training throughput of
+#                                            both shapes as the engine runs them and with a host
+#                                            sync after every step (what the overlap gains), then
+#                                            serving with and without batching. About 7 minutes.
+#   bash benchmarks/h200_session.sh variants candidate rewrites of the slow kernels, one block at
+#                                            the real shapes, checked against the model's block,
+#                                            and clipping folded into the fused AdamW. About 3 minutes.
 #
 # Prepare here, on the CPU machine:
 #   .venv/bin/python benchmarks/train_throughput.py --make-tokens .devcache/tokens.npy
 #   .venv/bin/pip download --only-binary :all: --python-version 3.12 --no-deps -d .whl \
 #       pydantic==2.* pydantic-core annotated-types typing-inspection typing_extensions
 # then: run(command="bash benchmarks/h200_session.sh", carry=[".whl", ".devcache"], timeout_s=540)
+# and at once: run(command="bash benchmarks/h200_session.sh variants", carry=[".whl"], timeout_s=300)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/inductor
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+if [ "${1:-}" = variants ]; then
+  timeout 280 python3 benchmarks/block_variants.py 2>&1 | tee "$OUT/block-variants.log" | grep -vE '^\{"(variant|model)"' | tail -22
+  exit 0
+fi
 
 timeout 90 python3 benchmarks/gpu_checks.py 2>&1 | tail -8 | tee "$OUT/gpu-checks.log"
 
