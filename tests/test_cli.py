@@ -44,3 +44,27 @@ def test_errors_are_one_clear_message(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pintsize", "recipe", "check", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_ends_with_a_word_on_how_to_go_on():
+    import signal
+
+    code = "\n".join(
+        [
+            "import signal, sys, time",
+            "signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job inherits SIGINT ignored",
+            "from pintsize import cli",
+            "@cli.app.command('wait')",
+            "def wait():",
+            "    print('ready', flush=True)",
+            "    time.sleep(60)",
+            "sys.argv = ['pintsize', 'wait']",
+            "cli.main()",
+        ]
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted." in err and "Run the same command again" in err and "Traceback" not in err

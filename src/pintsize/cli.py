@@ -75,12 +75,23 @@ def _root(
     pass
 
 
+INTERRUPTED = 130  # what Typer exits with on Ctrl-C (KeyboardInterrupt), without a word
+
+
 def main() -> None:
     try:
         app()
     except PintsizeError as e:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
+    except SystemExit as e:
+        if e.code == INTERRUPTED:
+            Console(stderr=True).print(
+                "[yellow]interrupted.[/] Run the same command again to go on: finished stages are kept, "
+                "curation and packing resume their partial work, training resumes from its last checkpoint.",
+                highlight=False,
+            )
+        raise
 
 
 if __name__ == "__main__":
