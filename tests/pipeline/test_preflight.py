@@ -66,3 +66,21 @@ def test_the_demo_recipe_is_ready_to_run(tmp_path, monkeypatch):
         pytest.skip("the demo reads the /usr/share/doc licence files of a Debian-like system")
     monkeypatch.chdir(tmp_path)
     assert preflight(load_recipe(RECIPES / "demo.toml"), STAGES | {"quality"}, []) == []
+
+
+def test_harness_tasks_are_checked_before_training(tmp_path, monkeypatch):
+    import pintsize.eval.harness as harness
+
+    missing = parse_recipe({"eval": {"harness_tasks": ["pintsize_hellaswag"], "data_dir": str(tmp_path)}})
+    (problem,) = preflight(missing, {"pretrain", "eval"}, [])
+    assert problem.startswith(f"{tmp_path}/hellaswag/") and "missing; task pintsize_hellaswag reads it" in problem
+    data = harness.find_eval_data(None)
+    with monkeypatch.context() as m:
+        m.setattr(harness, "find_eval_data", lambda explicit: None)  # a machine without the eval data folder
+        optional = parse_recipe({"eval": {"harness_tasks": ["pintsize_hellaswag"], "harness_optional": True}})
+        assert preflight(optional, {"eval"}, []) == []  # the eval stage will skip the harness, and say so
+    if data is None:
+        pytest.skip("the eval data folder (shared/eval or $PINTSIZE_EVAL_DATA) is not here")
+    misspelt = parse_recipe({"eval": {"harness_tasks": ["pintsize_hellaswag", "arc_easyy"], "data_dir": str(data)}})
+    (problem,) = preflight(misspelt, {"eval"}, [])
+    assert "unknown lm-eval task 'arc_easyy' (did you mean arc_easy" in problem

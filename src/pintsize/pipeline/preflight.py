@@ -2,7 +2,8 @@
 
 Found in seconds, not when the stage comes up after days of pretraining: a post-training section
 with no data or naming missing files, a raw-text source that matches nothing, no corpus to
-pack, a starting model that is not there. Only stages planned to run are checked.
+pack, a starting model that is not there, an lm-eval task that does not exist or whose local
+data is missing. Only stages planned to run are checked.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
         )
     if "pretrain" in running and recipe.pretrain.init_from:
         check_model(recipe.pretrain.init_from, "[pretrain].init_from")
+    if "eval" in running and recipe.eval.harness_tasks:
+        check(lambda: _check_harness_tasks(recipe.eval))
     for section in ("sft", "dpo"):
         if section in running:
             config = getattr(recipe, section)
@@ -61,6 +64,19 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
             if config.init_from:
                 check_model(config.init_from, f"[{section}].init_from")
     return problems
+
+
+def _check_harness_tasks(config) -> None:
+    """The lm-eval tasks exist (a misspelt name would fail the eval stage after training)."""
+    import tempfile
+
+    from pintsize.eval.harness import expand, find_eval_data, resolve_tasks
+
+    data_dir = find_eval_data(config.data_dir)
+    if data_dir is None and config.harness_optional:
+        return  # the eval stage skips the harness, and says so
+    with tempfile.TemporaryDirectory() as workdir:
+        resolve_tasks(expand(config.harness_tasks, config.num_fewshot), data_dir, Path(workdir))
 
 
 def _data_problems(entries: list[str], section: str) -> list[str]:
