@@ -17,6 +17,7 @@ from pintsize.errors import PintsizeError
 from pintsize.pipeline.stages import stage_dir
 from pintsize.recipe import Recipe
 
+
 def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> list[str]:
     """The problems that would stop the stages in `running`; `made_here` are the artifacts of
     those stages (a path inside one will exist by the time it is read)."""
@@ -37,10 +38,12 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
             check(lambda: resolve_model_dir(path, role))
 
     if "quality" in running:
+        from pintsize.pipeline.quality_stage import BUILTIN_PYDOC
+
         q = recipe.quality_model
         for field, entries in (("positives", q.positives), ("negatives", q.negatives), ("labels", q.labels)):
             for entry in entries:
-                if not entry.startswith("builtin:") and not glob.glob(entry, recursive=True):
+                if entry != BUILTIN_PYDOC and not glob.glob(entry, recursive=True):
                     problems.append(f"[quality_model].{field}: nothing matches {entry!r}")
     if "curate" in running:
         from pintsize.curate.shards import source_files
