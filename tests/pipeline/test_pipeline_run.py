@@ -105,7 +105,7 @@ def test_a_changed_section_reruns_only_what_depends_on_it(finished, recipe_dict)
 
 def test_a_continuation_run_reuses_another_runs_tokenizer_and_shards(finished, recipe_dict, tmp_path):
     """The 16K recipe's shape: no data of its own, the 2K run's tokenizer and shards, its model as
-    the start, a longer context and another RoPE base."""
+    the start, a longer context and another RoPE base; its report shows the data it trained on."""
     first = Path(recipe_dict["run"]["out_dir"])
     longer = {
         "run": {"name": "long", "out_dir": str(tmp_path / "long"), "reuse": {"tokenizer": str(first / "tokenizer"), "pack": str(first / "pack")}},
@@ -116,7 +116,10 @@ def test_a_continuation_run_reuses_another_runs_tokenizer_and_shards(finished, r
     }
     steps = {s.stage.name: (s.action, s.out) for s in plan(parse_recipe(longer))}
     assert steps["curate"][0] == "off" and steps["tokenizer"] == ("reuse", first / "tokenizer") and steps["pack"] == ("reuse", first / "pack")
-    run(parse_recipe(longer), report=False)
+    page = run(parse_recipe(longer)).read_text()
+    for heading in ("Data", "Tokenizer", "Training: pretrain", "Lineage"):  # the data and tokenizer are the first run's
+        assert f"<h2>{heading}" in page, heading
+    assert f"pack <span class='muted'>(another run's: <code>{first / 'pack'}</code>)" in page
     inputs = json.loads((tmp_path / "long" / "pretrain" / "manifest.json").read_text())["inputs"]
     assert {Path(v["path"]).resolve() for v in inputs.values()} >= {(first / "pack").resolve(), (first / "pretrain" / "model").resolve()}
     config = json.loads((tmp_path / "long" / "export" / "hf" / "config.json").read_text())

@@ -38,13 +38,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not any(run_dir.glob(f"*/{MANIFEST}")):
         raise PintsizeError(f"{run_dir}: no finished stage in it (no */{MANIFEST}); `pintsize run RECIPE` makes one")
     out = Path(out) if out else run_dir / "report.html"
+    dirs = stage_dirs(run_dir)
     parts = [
-        sections.summary(run_dir),
-        sections.data_funnel(run_dir),
-        sections.tokenizer(run_dir),
-        sections.training(run_dir),
-        sections.evaluation(run_dir),
-        _lineage(run_dir),
+        sections.summary(dirs),
+        sections.data_funnel(dirs),
+        sections.tokenizer(dirs),
+        sections.training(dirs),
+        sections.evaluation(dirs),
+        _lineage(dirs, run_dir),
     ]
     body = "\n".join(p for p in parts if p)
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -57,10 +58,36 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
-def _lineage(run_dir: Path) -> str:
+def stage_dirs(run_dir: Path) -> dict[str, Path]:
+    """Each stage's artifact: the run's own, else the one the run's artifacts were made from,
+    found through their manifests' inputs (a run that reuses another's tokenizer and shards, as
+    the 16K recipe does, reports that run's data and tokenizer)."""
+    found: dict[str, Path] = {}
+    queue = sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file())
+    seen: set[Path] = set()
+    while queue:
+        artifact = queue.pop(0)
+        if artifact.resolve() in seen:
+            continue
+        seen.add(artifact.resolve())
+        m = json.loads((artifact / MANIFEST).read_text())
+        found.setdefault(m["stage"], artifact)
+        for value in m.get("inputs", {}).values():
+            path = Path(value["path"])  # an artifact, or a file or folder inside one (a model under pretrain/)
+            queue += [p for p in (path, *path.parents) if (p / MANIFEST).is_file()][:1]
+    return found
+
+
+def _lineage(dirs: dict[str, Path], run_dir: Path) -> str:
+    from pintsize.pipeline.stages import STAGES
+
+    order = [s.name for s in STAGES]
     rows = []
-    for stage_dir in sorted(p for p in run_dir.iterdir() if (p / MANIFEST).is_file()):
+    for stage, stage_dir in sorted(dirs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         m = json.loads((stage_dir / MANIFEST).read_text())
+        name = html.escape(stage)
+        if run_dir.resolve() not in stage_dir.resolve().parents:
+            name += f" <span class='muted'>(another run's: <code>{html.escape(str(stage_dir))}</code>)</span>"
         inputs = ", ".join(
             f"{html.escape(k)} <code>{html.escape(v['hash'][:10])}</code>" for k, v in m.get("inputs", {}).items()
         )
@@ -69,7 +96,7 @@ def _lineage(run_dir: Path) -> str:
         stale = [n for n in lineage(stage_dir) if n.get("unchanged") is False]
         state = "<span class='bad'>inputs changed since</span>" if stale else "<span class='ok'>current</span>"
         rows.append(
-            f"<tr><td>{html.escape(m['stage'])}</td><td><code>{m['content_hash'][:12]}</code></td><td>{inputs or '—'}</td>"
+            f"<tr><td>{name}</td><td><code>{m['content_hash'][:12]}</code></td><td>{inputs or '—'}</td>"
             f"<td>{html.escape(code.get('pintsize', ''))} {html.escape(rev)}</td><td class='num'>{m.get('seconds', 0):.1f}s</td>"
             f"<td>{html.escape(m.get('finished', ''))}</td><td>{state}</td></tr>"
         )

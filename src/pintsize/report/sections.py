@@ -1,5 +1,5 @@
-"""The report's sections. Each takes the run directory and returns HTML, or "" when its artifacts
-are missing."""
+"""The report's sections. Each takes the run's stage artifacts (stage name -> directory, see
+`pintsize.report.html.stage_dirs`) and returns HTML, or "" when its artifacts are missing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import json
 from pathlib import Path
 
 TRAINING_STAGES = ("pretrain", "sft", "dpo")
+StageDirs = dict[str, Path]
+
+
+def artifact_file(dirs: StageDirs, stage: str, name: str) -> Path:
+    """A file of a stage's artifact (a path that does not exist when the stage is not there)."""
+    return dirs.get(stage, Path("/nonexistent")) / name
 
 
 def png(fig) -> str:
@@ -64,26 +70,26 @@ def kpis(items: list[tuple[str, str]]) -> str:
 # ---------------------------------------------------------------- summary
 
 
-def summary(run_dir: Path) -> str:
+def summary(dirs: StageDirs) -> str:
     items = []
-    stats = read_json(run_dir / "curate" / "stats.json")
+    stats = read_json(artifact_file(dirs, "curate", "stats.json"))
     if stats:
         total = stats.get("total", {})
         if "docs_in" in total:
             items.append(("documents in → kept", f"{total['docs_in']:,} → {total.get('docs_out', 0):,}"))
-    pack = read_json(run_dir / "pack" / "manifest.json")
+    pack = read_json(artifact_file(dirs, "pack", "manifest.json"))
     if pack:
         tokens = pack["stats"].get("train_tokens") or pack["stats"].get("tokens")
         if tokens:
             items.append(("training tokens", f"{tokens:,}"))
     for stage in TRAINING_STAGES:
-        m = read_json(run_dir / stage / "manifest.json")
+        m = read_json(artifact_file(dirs, stage, "manifest.json"))
         if m:
             params = m["stats"].get("params")
             if params and not any(k == "parameters" for k, _ in items):
                 items.append(("parameters", f"{params:,}"))
             items.append((f"{stage} time", f"{m['seconds'] / 60:.1f} min"))
-    ev = read_json(run_dir / "eval" / "results.json")
+    ev = read_json(artifact_file(dirs, "eval", "results.json"))
     if ev and isinstance(ev.get("perplexity"), dict) and "bits_per_byte" in ev["perplexity"]:
         items.append(("validation bits/byte", f"{ev['perplexity']['bits_per_byte']:.3f}"))
     return kpis(items) if items else ""
@@ -92,19 +98,19 @@ def summary(run_dir: Path) -> str:
 # ---------------------------------------------------------------- data
 
 
-def data_funnel(run_dir: Path) -> str:
-    stats = read_json(run_dir / "curate" / "stats.json")
+def data_funnel(dirs: StageDirs) -> str:
+    stats = read_json(artifact_file(dirs, "curate", "stats.json"))
     if not stats:
         return ""
     from pintsize.report.data_section import render_curation
 
-    return render_curation(stats, run_dir / "curate")
+    return render_curation(stats, dirs["curate"])
 
 
-def tokenizer(run_dir: Path) -> str:
-    tok_dir, corpus = run_dir / "tokenizer", run_dir / "curate"
-    if not (tok_dir / "manifest.json").is_file() or not (corpus / "manifest.json").is_file():
+def tokenizer(dirs: StageDirs) -> str:
+    if not artifact_file(dirs, "tokenizer", "manifest.json").is_file() or not artifact_file(dirs, "curate", "manifest.json").is_file():
         return ""
+    tok_dir, corpus = dirs["tokenizer"], dirs["curate"]
     from pintsize.report.tokenizer_section import render_tokenizer
 
     return render_tokenizer(tok_dir, corpus)
@@ -113,10 +119,10 @@ def tokenizer(run_dir: Path) -> str:
 # ---------------------------------------------------------------- training
 
 
-def training(run_dir: Path) -> str:
+def training(dirs: StageDirs) -> str:
     out = []
     for stage in TRAINING_STAGES:
-        records = read_jsonl(run_dir / stage / "metrics.jsonl")
+        records = read_jsonl(artifact_file(dirs, stage, "metrics.jsonl"))
         if not records:
             continue
         train = [r for r in records if r.get("loss") is not None]
@@ -140,7 +146,7 @@ def training(run_dir: Path) -> str:
             if val:
                 items.append(("final validation loss", f"{val[-1]['val_loss']:.4f}"))
             items.append(("steps", f"{train[-1]['step']:,}"))
-            passes = (read_json(run_dir / stage / "manifest.json") or {}).get("stats", {}).get("data_passes", {})
+            passes = (read_json(artifact_file(dirs, stage, "manifest.json")) or {}).get("stats", {}).get("data_passes", {})
             items += [(f"passes over {'the data' if k == 'all' else k}", f"{v:.2f}") for k, v in passes.items()]
             section += kpis(items)
             fig, ax = figure(height=2.6)
@@ -160,8 +166,8 @@ def training(run_dir: Path) -> str:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluation(run_dir: Path) -> str:
-    results = read_json(run_dir / "eval" / "results.json")
+def evaluation(dirs: StageDirs) -> str:
+    results = read_json(artifact_file(dirs, "eval", "results.json"))
     if not results:
         return ""
     from pintsize.report.eval_section import render_eval
