@@ -47,7 +47,7 @@ def test_recipe_and_option_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "spark" in result.output
 
 
-def test_summary_warns_about_a_source_that_kept_almost_nothing(tmp_path, capsys):
+def test_summary_notes_a_source_that_kept_almost_nothing(tmp_path, capsys):
     from pintsize.curate.commands import print_summary
 
     def counts(docs_in, kept, removed):
@@ -64,6 +64,6 @@ def test_summary_warns_about_a_source_that_kept_almost_nothing(tmp_path, capsys)
     (tmp_path / "stats.json").write_text(json.dumps(stats))
     print_summary(tmp_path)
     out = " ".join(capsys.readouterr().out.split())
-    assert out.count("warning:") == 1
+    assert out.count("note:") == 1
     assert "source 'manual' kept 2 of 50 documents (most removed by gopher_repetition/dup_line_frac: 30, duplicate: 17, c4/lorem: 1)" in out
     assert '[[data.sources]] profile = "docs"' in out

@@ -77,11 +77,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         console.print(t)
 
 
-LOW_YIELD = 0.1  # a source keeping less than this share of its documents gets a warning
+LOW_YIELD = 0.1  # a source keeping less than this share of its documents gets a note
 
 
 def print_summary(out: Path) -> None:
-    """The corpus's funnel per source, and a warning for each source that kept almost nothing."""
+    """The corpus's funnel per source, and a note on each source that kept almost nothing."""
     import json
 
     stats = json.loads((out / "stats.json").read_text())
@@ -96,9 +96,9 @@ def print_summary(out: Path) -> None:
         if c["input"] and c["kept"] < LOW_YIELD * c["input"]:
             reasons = _removal_reasons(stats["steps"], name).most_common(3)
             console.print(
-                f"[yellow]warning:[/] source {name!r} kept {c['kept']:,} of {c['input']:,} documents "
-                f"(most removed by {', '.join(f'{r}: {n:,}' for r, n in reasons)}); documentation, prose or code "
-                + escape('may want its own rule profile: [[data.sources]] profile = "docs", "prose" or "code"'),
+                f"[yellow]note:[/] source {name!r} kept {c['kept']:,} of {c['input']:,} documents "
+                f"(most removed by {', '.join(f'{r}: {n:,}' for r, n in reasons)}). If it is text you want, "
+                + escape('a rule profile may fit it better: [[data.sources]] profile = "docs", "prose" or "code"'),
                 highlight=False,
             )
 
