@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from train_helpers import series, write_recipe
+from train_helpers import read_metrics, series, write_recipe
 
 TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 
@@ -63,3 +63,17 @@ def test_two_stages_in_one_process_share_one_process_group(tmp_path, data):
     assert sorted(series(second, "loss")) == [1, 2]
     # the second stage's first validation is of the first stage's final weights, on the same data
     assert series(second, "val_loss")[0] == pytest.approx(series(first, "val_loss")[2], rel=LOSS_RTOL)
+
+
+def test_a_stop_request_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, data):
+    """SIGTERM reaches rank 1 alone: both ranks stop after step 5 (no hang in a collective), and
+    the checkpoint at 5 holds both ranks' shards."""
+    out = tmp_path / "run"
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node", "2", str(Path(__file__).with_name("tiny_run.py")),
+           str(out), *map(str, data), "--steps", "12", "--micro-batch", "2", "--signal-after-step", "5", "TERM", "--signal-rank", "1"]
+    stopped = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert stopped.returncode != 0 and "TrainingStopped: stopped at step 5" in stopped.stderr, stopped.stderr[-3000:]
+    checkpoint = tmp_path / "run.partial" / "checkpoints" / "step-0000005"
+    assert sorted(p.name for p in checkpoint.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    events = [(r["step"], r["event"], r.get("signal")) for r in read_metrics(tmp_path / "run.partial") if "event" in r]
+    assert events == [(5, "stopped on request", "on another rank")]  # rank 0 writes the log; rank 1 was signalled

@@ -53,6 +53,45 @@ def test_resume_after_sigkill_gives_the_same_loss_at_every_step(tmp_path, data):
     assert ref_w.keys() == run_w.keys() and all((ref_w[k] == run_w[k]).all() for k in ref_w)
 
 
+def test_ctrl_c_or_sigterm_stops_after_the_step_with_a_checkpoint_and_resuming_is_exact(tmp_path, data):
+    ref = run(tmp_path / "ref", data)
+    assert ref.returncode == 0, ref.stderr
+    out, partial = tmp_path / "run", tmp_path / "run.partial"
+
+    interrupted = run(out, data, "--signal-after-step", "11", "INT")
+    assert interrupted.returncode != 0 and "TrainingStopped: stopped at step 11" in interrupted.stderr  # (`pintsize`: exit 130)
+    assert "SIGINT: stopping after this step and writing a checkpoint" in interrupted.stderr
+    assert checkpoints(partial) == ["step-0000008", "step-0000011"] and not out.exists()
+    terminated = run(out, data, "--signal-after-step", "19", "TERM")  # resumes at 11; a scheduler's SIGTERM at 19
+    assert terminated.returncode != 0 and "SIGTERM: stopping after this step" in terminated.stderr
+    assert checkpoints(partial) == ["step-0000016", "step-0000019"]
+    done = run(out, data)
+    assert done.returncode == 0, done.stderr
+
+    assert series(out, "loss") == series(tmp_path / "ref", "loss")  # exactly, at every step
+    assert series(out, "val_loss") == series(tmp_path / "ref", "val_loss")
+    events = [(r["step"], r["event"]) for r in read_metrics(out) if "event" in r]
+    assert events == [(11, "stopped on request"), (11, "resumed"), (19, "stopped on request"), (19, "resumed")]
+
+
+def test_stop_requests_a_second_ctrl_c_stops_at_once_and_ignored_signals_stay_ignored():
+    from pintsize.train.stop import StopRequests
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with StopRequests(announce=False) as stop:
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored when entered: stays so
+            assert stop.requested is None
+            signal.raise_signal(signal.SIGINT)
+            assert stop.requested == "SIGINT"
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, shards, monkeypatch):
     from pintsize.train import checkpoint
 

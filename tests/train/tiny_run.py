@@ -5,7 +5,8 @@
 
 Every step sees 4 rows of 64 tokens in all (gradient accumulation makes up the rest), so runs
 with different numbers of processes or micro-batch sizes train on the same global batches.
-`--kill-after-step` and `--kill-in-save` end the process with SIGKILL, as a crash would.
+`--kill-after-step` and `--kill-in-save` end the process with SIGKILL, as a crash would;
+`--signal-after-step` asks it to stop as Ctrl-C or a scheduler's SIGTERM does.
 `--then` runs a second stage in the same process (as `pintsize run` does), continuing from the
 first one's model, and writes how often the process group was made and destroyed meanwhile to
 OUT2/process-groups-rank<R>.json.
@@ -41,6 +42,8 @@ def main() -> None:
     p.add_argument("--keep-last", type=int, default=2)
     p.add_argument("--kill-after-step", type=int)
     p.add_argument("--kill-in-save", type=int, help="SIGKILL after the sharded state is written, before the rename")
+    p.add_argument("--signal-after-step", nargs=2, metavar=("STEP", "SIGNAL"), help="send SIGNAL (INT, TERM) once STEP is launched")
+    p.add_argument("--signal-rank", type=int, help="with --signal-after-step: only this rank gets the signal")
     p.add_argument("--then", type=Path, metavar="OUT2", help="a second stage, continuing from the first one's model")
     args = p.parse_args()
 
@@ -55,6 +58,18 @@ def main() -> None:
             return result
 
         Trainer.launch_step = launch_step
+    if args.signal_after_step:
+        at, name = int(args.signal_after_step[0]), args.signal_after_step[1]
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background test process inherits SIGINT ignored
+        step_ = Trainer.launch_step
+
+        def launch_and_signal(self, batches):
+            result = step_(self, batches)
+            if result.step == at and args.signal_rank in (None, int(os.environ.get("RANK", "0"))):
+                os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+            return result
+
+        Trainer.launch_step = launch_and_signal
     if args.kill_in_save:
         write = checkpoint.atomic_write_json
 

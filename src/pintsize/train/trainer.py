@@ -32,6 +32,7 @@ from pintsize.train.objective import Objective
 from pintsize.train.optim import build_optimizer
 from pintsize.train.parallelize import autocast_context, parallelize, resolve_precision
 from pintsize.train.schedule import lr_at
+from pintsize.train.stop import StopRequests, TrainingStopped
 
 CHECKPOINTS_DIR = "checkpoints"
 
@@ -330,28 +331,41 @@ class Trainer:
         self.start_step = self.step
         it = iter(self.train_data)
         saved_at = validated_at = self.step
+        stopped = False
+
+        def next_batches() -> list[dict] | None:  # None ends the run: a stop request, or a rank out of data
+            nonlocal stopped
+            if not self.env.all_true(stop.requested is None):  # voted before any rank draws the step's data
+                stopped = True
+                return None
+            return self._next_micro_batches(it)
+
         try:
-            if resumed is None:
-                self._validate(monitor)  # where the curve starts
-                monitor.restart_clock(self.step)
-            source = iter(lambda: self._next_micro_batches(it), None)  # None: a rank ran out of data
-            for r in self.run_steps(islice(source, self.total_steps - self.step), self._at_boundary):
-                self._report(r, monitor)
-                if not self._at_boundary(r.step):
-                    continue
-                if self._validates_at(r.step):
+            with StopRequests(announce=self.env.is_main) as stop:
+                if resumed is None:
+                    self._validate(monitor)  # where the curve starts
+                    monitor.restart_clock(self.step)
+                for r in self.run_steps(islice(iter(next_batches, None), self.total_steps - self.step), self._at_boundary):
+                    self._report(r, monitor)
+                    if not self._at_boundary(r.step):
+                        continue
+                    if self._validates_at(r.step):
+                        self._validate(monitor)
+                        validated_at = r.step
+                    if self._saves_at(r.step):
+                        self.save_checkpoint()
+                        saved_at = r.step
+                    monitor.restart_clock(r.step)
+                if stopped:
+                    checkpoint = self.save_checkpoint() if saved_at != self.step else self.checkpoints.latest()
+                    monitor.event(self.step, "stopped on request", signal=stop.requested or "on another rank", checkpoint=str(checkpoint))
+                    raise TrainingStopped(f"stopped at step {self.step}; checkpoint {checkpoint}")
+                if self.step < self.total_steps:
+                    monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
+                if validated_at != self.step:
                     self._validate(monitor)
-                    validated_at = r.step
-                if self._saves_at(r.step):
+                if saved_at != self.step:
                     self.save_checkpoint()
-                    saved_at = r.step
-                monitor.restart_clock(r.step)
-            if self.step < self.total_steps:
-                monitor.event(self.step, "training data exhausted", planned_steps=self.total_steps)
-            if validated_at != self.step:
-                self._validate(monitor)
-            if saved_at != self.step:
-                self.save_checkpoint()
         finally:
             monitor.close()
 
