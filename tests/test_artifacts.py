@@ -42,6 +42,24 @@ def test_failure_leaves_no_final_artifact_and_keeps_partial_for_resume(tmp_path)
         assert not art.resumed and not (art.dir / "shard-0").exists()
 
 
+def test_a_second_writer_of_the_same_artifact_is_refused_while_the_first_works(tmp_path):
+    """Two `pintsize` processes on one recipe would train into the same partial directory."""
+    import os
+
+    from pintsize.errors import PintsizeError
+
+    with ArtifactWriter(tmp_path / "pretrain", "pretrain", {"a": 1}) as first:
+        with pytest.raises(PintsizeError, match=rf"pretrain: another process \(pid {os.getpid()}\) is writing this artifact"):
+            ArtifactWriter(tmp_path / "pretrain", "pretrain", {"a": 1}).__enter__()
+        (first.dir / "w").write_text("1")
+    with pytest.raises(RuntimeError):  # a failed writer lets go too
+        with ArtifactWriter(tmp_path / "pretrain", "pretrain", {"a": 2}):
+            raise RuntimeError
+    with ArtifactWriter(tmp_path / "pretrain", "pretrain", {"a": 2}) as again:
+        (again.dir / "w").write_text("2")
+    assert (tmp_path / "pretrain" / "w").read_text() == "2"
+
+
 def test_up_to_date_and_lineage_follow_inputs(tmp_path):
     raw = tmp_path / "raw.txt"
     raw.write_text("hello")

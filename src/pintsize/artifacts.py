@@ -189,6 +189,7 @@ class ArtifactWriter:
         return self._resumed
 
     def __enter__(self) -> "ArtifactWriter":
+        self._lock = _exclusive_lock(self.out)
         tag = self.dir / _FINGERPRINT_FILE
         self._resumed = tag.is_file() and tag.read_text().strip() == self.fingerprint
         if self.dir.exists() and not self._resumed:
@@ -200,8 +201,14 @@ class ArtifactWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            return  # keep the partial directory for a resume; the final name is untouched
+        try:
+            if exc_type is None:
+                self._finish()
+            # else: keep the partial directory for a resume; the final name is untouched
+        finally:
+            self._lock.close()
+
+    def _finish(self) -> None:
         (self.dir / _FINGERPRINT_FILE).unlink(missing_ok=True)
         manifest = {
             "stage": self.stage,
@@ -220,6 +227,32 @@ class ArtifactWriter:
         }
         atomic_write_json(self.dir / MANIFEST, manifest)
         replace_dir(self.dir, self.out)
+
+
+def _exclusive_lock(out: Path):
+    """This process's claim on an artifact while it writes it: a second `pintsize` on the same
+    recipe would otherwise train into the same partial directory. The OS releases the lock when
+    the process ends, however it ends; the small hidden lock file stays."""
+    import fcntl
+
+    path = out.with_name(f".{out.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        raise PintsizeError(
+            f"{out}: another process{f' (pid {holder})' if holder else ''} is writing this artifact; "
+            "wait for it to finish or stop it"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
 
 def replace_dir(src: Path, dst: Path) -> None:
