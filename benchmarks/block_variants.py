@@ -16,8 +16,9 @@ Block variants (none is in the model; this measures which are worth taking):
   concat-kernel         inductor realizes every cat in place instead of as a masked-load pointwise
                         kernel (the SwiGLU backward's cat re-reads its inputs once per half)
   rope-halves+concat-kernel
-Optimizer: `clip_grad_norm_` then fused AdamW (the engine) vs the norm alone and the clip factor
-handed to the fused AdamW as its `grad_scale` (one pass fewer over the gradients).
+Optimizer: `clip_grad_norm_` then fused AdamW (the engine before 2026-11-29) vs the norm alone and
+the clip factor handed to the fused AdamW as its `grad_scale`, one pass fewer over the gradients
+(the engine since; measured on a CPU, 0.12-Pint: 356 vs 225 ms a step).
 
 Needs torch, numpy and pydantic; prints a table and a final JSON line; writes
 block-variants.json under $OUT when it is set.

@@ -104,3 +104,41 @@ def test_the_host_reads_a_step_after_launching_the_next(tmp_path, shards):
         ("launch", 4), ("launch", 5), ("finish", 4), ("launch", 6), ("finish", 5), ("finish", 6),  # 6: the last
     ]
     assert sorted(series(tmp_path, "loss")) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_clipping_gives_the_step_of_the_clipped_gradients(tmp_path, shards, fused):
+    """One step with grad_clip: the weights are those AdamW reaches from the gradients scaled to the
+    clip norm by torch's clip_grad_norm_ (the fused AdamW clips inside its kernel; the foreach one
+    is handed clipped gradients), not those of the raw gradients. eps = 1 makes AdamW's first
+    update depend on the gradients' scale."""
+    import copy
+
+    from pintsize.train.optim import param_groups
+    from pintsize.train.schedule import lr_at
+
+    opt = dict(lr=1e-2, min_lr=1e-3, warmup_steps=0, weight_decay=0.0, eps=1.0, grad_clip=0.05)
+    config = train_config(max_steps=4, optimizer=opt)
+    t = make_trainer(tmp_path, shards, config)
+    if not fused:
+        t.optimizer = torch.optim.AdamW(param_groups(t.model, config.optimizer), lr=1.0, eps=1.0, betas=config.optimizer.betas, foreach=True)
+    start = copy.deepcopy(t.model)
+    batches = t._next_micro_batches(iter(t.train_data))
+    result = t.train_step(batches)
+
+    def reference_step(clip: bool):
+        model = copy.deepcopy(start)
+        units = sum((b["targets"] != -100).sum() for b in batches)
+        for b in batches:
+            t.objective(model, {k: v for k, v in t.prepare(b).items()})[0].div(units).backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opt["grad_clip"] if clip else float("inf"))
+        adam = torch.optim.AdamW(param_groups(model, config.optimizer), lr=lr_at(1, 4, config.optimizer), eps=1.0, betas=config.optimizer.betas)
+        adam.step()
+        return model, norm
+
+    clipped, norm = reference_step(clip=True)
+    raw, _ = reference_step(clip=False)
+    assert result.grad_norm == pytest.approx(norm.item(), rel=1e-5) and norm > 10 * opt["grad_clip"]  # clipping bites
+    for (name, p), c, r in zip(t.model.named_parameters(), clipped.parameters(), raw.parameters()):
+        assert torch.allclose(p, c, rtol=1e-5, atol=1e-7), name
+    assert any(not torch.allclose(c, r, rtol=1e-3, atol=1e-6) for c, r in zip(clipped.parameters(), raw.parameters()))

@@ -182,7 +182,8 @@ class Trainer:
             (loss * scale).backward()
             for k, v in {"loss": loss, **metrics}.items():
                 totals[k] = totals.get(k, 0) + v.detach().float()
-        grad_norm = self._clip_gradients().float()
+        fused = bool(self.optimizer.defaults.get("fused"))
+        grad_norm, clip_divisor = self._clip_gradients(fused)
         means = self.env.all_reduce(torch.stack(list(totals.values()))) / units.clamp(min=1)
         bad, recent_mean = self.guard.judge(means[0], grad_norm)
 
@@ -190,8 +191,9 @@ class Trainer:
         lr = lr_at(self.step, self.total_steps, self.config.optimizer)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        if self.optimizer.defaults.get("fused"):
+        if fused:
             self.optimizer.found_inf = bad
+            self.optimizer.grad_scale = clip_divisor
             self.optimizer.step()
         elif not bad.item():  # only the fused AdamW skips on the device; elsewhere the host decides
             self.optimizer.step()
@@ -235,13 +237,20 @@ class Trainer:
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e} {self._after_divergence()}") from None
 
-    def _clip_gradients(self) -> torch.Tensor:
+    def _clip_gradients(self, fused: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The gradients' total norm (before clipping), and what the fused AdamW divides them by
+        to clip them inside its own kernel (its `grad_scale`, as GradScaler uses it): one pass over
+        every gradient fewer than scaling them first. Without the fused AdamW they are clipped here."""
         params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.config.optimizer.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.config.optimizer.grad_clip)
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # a DTensor under FSDP
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        norm = (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).float()  # a DTensor under FSDP
+        max_norm = self.config.optimizer.grad_clip
+        if max_norm <= 0:
+            return norm, None
+        if fused:  # = clip_grad_norm_'s factor min(1, max_norm / (norm + 1e-6)), inverted
+            return norm, torch.clamp((norm + 1e-6) / max_norm, min=1.0)
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+        return norm, None
 
     # ------------------------------------------------------------ validation
 
