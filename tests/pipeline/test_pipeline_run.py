@@ -127,6 +127,35 @@ def test_a_continuation_run_reuses_another_runs_tokenizer_and_shards(finished, r
     assert not (tmp_path / "long" / "tokenizer").exists() and not (tmp_path / "long" / "pack").exists()
 
 
+def test_the_whole_run_under_torchrun_trains_on_every_rank_and_does_the_rest_once(recipe_dict, tmp_path):
+    """`torchrun --nproc_per_node 2 -m pintsize run RECIPE`: rank 0 alone curates, tokenizes,
+    packs, evaluates and exports while rank 1 waits; both train (one checkpoint shard each)."""
+    import os
+    import subprocess
+    import sys
+
+    spec = json.loads(json.dumps(recipe_dict))
+    spec["run"] = {"name": "ddp", "out_dir": str(tmp_path / "ddp")}
+    for key in ("quality_model", "sft", "dpo"):
+        spec.pop(key)
+    spec["data"].pop("quality")
+    spec["export"]["gguf"] = False
+    spec["pretrain"]["micro_batch_size"] = 2  # 2 ranks x 2 rows x 64 tokens = the global batch
+    recipe = tmp_path / "ddp.toml"
+    recipe.write_text(_toml(spec))
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    done = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "pintsize", "run", str(recipe)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "ddp"
+    assert done.stdout.count("curate done") == 1 and done.stdout.count("export done") == 1  # rank 0 alone
+    checkpoint = sorted((out / "pretrain" / "checkpoints").iterdir())[-1]
+    assert sorted(p.name for p in checkpoint.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    assert (out / "report.html").is_file() and (out / "export" / "hf" / "config.json").is_file()
+
+
 def test_a_failed_stage_is_planned_as_a_resume_and_dry_run_prints_the_plan(finished, recipe_dict):
     from typer.testing import CliRunner
 

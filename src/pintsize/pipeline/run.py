@@ -10,6 +10,7 @@ partial work (`<stage>.partial/`) and resume it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,19 @@ def plan(recipe: Recipe, force: frozenset[str] = frozenset()) -> list[Step]:
     return steps
 
 
+EVERY_RANK = frozenset({"pretrain", "sft", "dpo"})  # under torchrun: the stages all ranks run together
+WAIT_POLL_S = 2.0
+
+
+def _wait_until_done(stage: Stage, recipe: Recipe) -> dict[str, str]:
+    """(A rank other than 0.) Wait for rank 0 to record `stage` done in the run's state file."""
+    while True:
+        state = _load_state(recipe)
+        if state.get(stage.name) is not None and state[stage.name] == _fingerprint(stage, recipe):
+            return state
+        time.sleep(WAIT_POLL_S)
+
+
 def print_plan(steps: list[Step]) -> None:
     t = Table(title="plan")
     for col in ("stage", "action", "why", "artifact"):
@@ -106,9 +120,15 @@ def print_plan(steps: list[Step]) -> None:
 
 
 def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset(), report: bool = True) -> Path | None:
-    """Run (or, with dry_run, only print) the plan; returns the report's path."""
+    """Run (or, with dry_run, only print) the plan; returns the report's path.
+
+    Under torchrun every rank runs this: the training stages on all ranks (FSDP2), the others on
+    rank 0 while the rest wait for the run's state file to record them done (a file, not a
+    collective: curating a large corpus may take longer than a collective's timeout)."""
+    main = int(os.environ.get("RANK", "0")) == 0
     steps = plan(recipe, force)
-    print_plan(steps)
+    if main:
+        print_plan(steps)
     running = [s for s in steps if s.action == "run"]
     raise_problems(preflight(recipe, {s.stage.name for s in running}, [s.out for s in running]))
     if dry_run:
@@ -122,13 +142,18 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
         step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
         if step.action != "run":
             continue
-        console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
+        if not main and step.stage.name not in EVERY_RANK:
+            state = _wait_until_done(step.stage, recipe)
+            continue
+        if main:
+            console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
         t0 = time.time()
         step.stage.execute(recipe, step.out)
         state[step.stage.name] = _fingerprint(step.stage, recipe)
-        atomic_write_json(_state_path(recipe), state)
-        console.print(f"[green]{step.stage.name} done[/] in {time.time() - t0:.1f}s")
-    if not report:
+        if main:
+            atomic_write_json(_state_path(recipe), state)
+            console.print(f"[green]{step.stage.name} done[/] in {time.time() - t0:.1f}s")
+    if not report or not main:
         return None
     from pintsize.report.html import write_report
 
