@@ -156,6 +156,26 @@ def test_the_whole_run_under_torchrun_trains_on_every_rank_and_does_the_rest_onc
     assert (out / "report.html").is_file() and (out / "export" / "hf" / "config.json").is_file()
 
 
+def test_an_artifact_made_by_its_own_command_is_kept_while_its_inputs_are_unchanged(finished, recipe_dict):
+    """`pintsize pretrain RECIPE` then `pintsize run RECIPE`: no entry in the run's state, so the run
+    once retrained it from scratch (days, at full size). Now it is kept, unless its inputs changed."""
+    out = Path(recipe_dict["run"]["out_dir"])
+    state_file, manifest_file = out / "run_state.json", out / "pretrain" / "manifest.json"
+    state, manifest = state_file.read_text(), manifest_file.read_text()
+    try:
+        state_file.write_text(json.dumps({k: v for k, v in json.loads(state).items() if k != "pretrain"}))
+        step = {s.stage.name: s for s in plan(parse_recipe(recipe_dict))}["pretrain"]
+        assert (step.action, step.reason) == ("skip", "made by its own command, inputs unchanged (--force reruns it)")
+        edited = json.loads(manifest)
+        edited["inputs"]["shards"]["hash"] = "0" * 64  # as if made from other shards
+        manifest_file.write_text(json.dumps(edited))
+        step = {s.stage.name: s for s in plan(parse_recipe(recipe_dict))}["pretrain"]
+        assert (step.action, step.reason) == ("run", "made by its own command from other inputs")
+    finally:
+        state_file.write_text(state)
+        manifest_file.write_text(manifest)
+
+
 def test_a_failed_stage_is_planned_as_a_resume_and_dry_run_prints_the_plan(finished, recipe_dict):
     from typer.testing import CliRunner
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path
+from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path, read_manifest
 from pintsize.errors import PintsizeError
 from pintsize.pipeline.preflight import preflight, raise_problems
 from pintsize.pipeline.stages import STAGES, Stage, stage_dir
@@ -69,9 +69,22 @@ def decide(stage: Stage, recipe: Recipe, state: dict[str, str], upstream_runs: b
         return Step(stage, out, "run", "resume a failed run" if partial.exists() else "no artifact yet")
     if upstream_runs:
         return Step(stage, out, "run", "an upstream stage reruns")
+    if stage.name not in state:
+        # Made by the stage's own command (`pintsize pretrain RECIPE`), not by a run: kept while the
+        # inputs it was made from are unchanged, rather than redoing days of training on a guess.
+        if _made_from_current_inputs(out):
+            return Step(stage, out, "skip", "made by its own command, inputs unchanged (--force reruns it)")
+        return Step(stage, out, "run", "made by its own command from other inputs")
     if state.get(stage.name) != _fingerprint(stage, recipe):
         return Step(stage, out, "run", "config or inputs changed")
     return Step(stage, out, "skip", "unchanged")
+
+
+def _made_from_current_inputs(artifact: Path) -> bool:
+    try:
+        return all(hash_path(i["path"]) == i["hash"] for i in read_manifest(artifact).get("inputs", {}).values())
+    except PintsizeError:
+        return False  # an input is gone
 
 
 def _reads_from(stage: Stage, recipe: Recipe, outputs: set[Path]) -> bool:
@@ -140,6 +153,10 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
         # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
         # so a stage whose upstream reran but produced the same artifact is still skipped.
         step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
+        if step.action == "skip" and step.stage.name not in state:  # adopted: from now on a run's own
+            state[step.stage.name] = _fingerprint(step.stage, recipe)
+            if main:
+                atomic_write_json(_state_path(recipe), state)
         if step.action != "run":
             continue
         if not main and step.stage.name not in EVERY_RANK:
