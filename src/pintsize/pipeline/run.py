@@ -148,15 +148,19 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
         return None
     recipe.out_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(recipe)
+
+    def record_done(stage: Stage) -> None:
+        state[stage.name] = _fingerprint(stage, recipe)
+        if main:
+            atomic_write_json(_state_path(recipe), state)
+
     t_run = time.time()
     for planned in steps:
         # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
         # so a stage whose upstream reran but produced the same artifact is still skipped.
         step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
-        if step.action == "skip" and step.stage.name not in state:  # adopted: from now on a run's own
-            state[step.stage.name] = _fingerprint(step.stage, recipe)
-            if main:
-                atomic_write_json(_state_path(recipe), state)
+        if step.action == "skip" and step.stage.name not in state:
+            record_done(step.stage)  # made by the stage's own command: from now on, the run's own
         if step.action != "run":
             continue
         if not main and step.stage.name not in EVERY_RANK:
@@ -166,9 +170,8 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
             console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
         t0 = time.time()
         step.stage.execute(recipe, step.out)
-        state[step.stage.name] = _fingerprint(step.stage, recipe)
+        record_done(step.stage)
         if main:
-            atomic_write_json(_state_path(recipe), state)
             console.print(f"[green]{step.stage.name} done[/] in {time.time() - t0:.1f}s")
     if not report or not main:
         return None
