@@ -77,3 +77,8 @@ def test_a_training_stage_artifact_stands_for_its_model(model_dir, tmp_path):
     for path, why in ((tmp_path / "missing", "no such file or directory"), (tmp_path, "not a model directory (no model_config.json)")):
         r = subprocess.run([sys.executable, "-m", "pintsize", "generate", str(path), "hi"], capture_output=True, text=True, env=env)
         assert r.returncode != 0 and f"{path}: {why}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")  # a Hugging Face model directory
+    r = subprocess.run([sys.executable, "-m", "pintsize", "chat", str(hf)], capture_output=True, text=True, env=env)
+    assert f"it looks like a Hugging Face model: `pintsize import hf {hf} OUT` converts it" in " ".join(r.stderr.split())

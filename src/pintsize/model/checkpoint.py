@@ -69,6 +69,8 @@ def resolve_model_dir(path: str | Path, role: str = "") -> Path:
         why = "no such file or directory"
     else:
         why = f"not a model directory (no {CONFIG_FILE}) nor a training-stage artifact (no {STAGE_MODEL_DIR}/{CONFIG_FILE})"
+        if (path / "config.json").is_file():
+            why += f"; it looks like a Hugging Face model: `pintsize import hf {path} OUT` converts it"
     raise CheckpointError(f"{path}: {why}" + (f", given as {role}" if role else ""))
 
 
