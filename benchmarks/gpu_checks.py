@@ -6,6 +6,8 @@
 3. Packed documents give the same logits as the documents run alone (document masking on CUDA).
 4. A step the divergence guard rejects (a NaN loss) leaves every weight as it was (the fused
    AdamW skips it on the device, `found_inf`), and the step after it trains.
+5. Clipping inside the fused AdamW (the clip factor as its `grad_scale`) gives the weights of
+   `clip_grad_norm_` followed by an AdamW step.
 
 Prints a table and a final JSON line; exits non-zero when a check fails.
 
@@ -96,6 +98,47 @@ def guard_skip_check(device: torch.device) -> tuple[str, float, float, bool]:
     return ("guard-rejected step leaves the weights (fused AdamW)", change, 0.0, ok)
 
 
+def clipping_check(device: torch.device) -> tuple[str, float, float, bool]:
+    """(check, relative error of the weights after one clipped step, tolerance, ok)."""
+    import copy
+    import tempfile
+    from pathlib import Path
+
+    from pintsize.train.config import PretrainConfig
+    from pintsize.train.distributed import DistEnv
+    from pintsize.train.objective import LMObjective
+    from pintsize.train.optim import param_groups
+    from pintsize.train.schedule import lr_at
+    from pintsize.train.trainer import Trainer
+
+    cfg = get_config("tiny", vocab_size=1000, n_layer=2, block_size=128)
+    torch.manual_seed(0)
+    model = Llama(cfg).to(device)
+    opt = dict(lr=1e-2, min_lr=1e-3, warmup_steps=0, weight_decay=0.0, eps=1.0, grad_clip=0.05)  # eps 1: the step depends on scale
+    train = PretrainConfig(seq_len=128, micro_batch_size=2, global_batch_tokens=256, max_steps=2, precision="fp32",
+                           compile=False, optimizer=opt)
+    ids, positions = packed_batch(cfg.vocab_size, 2, 129, "cpu", 0)
+    targets = ids[:, 1:].clone()
+    targets[positions[:, 1:] == 0] = -100
+    batch = {"input_ids": ids[:, :-1], "targets": targets, "positions": positions[:, :-1]}
+    start = copy.deepcopy(model)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(model, LMObjective(), train, DistEnv(0, 1, 0, device), Path(run_dir), None, None, 2)
+        trainer.train_step([batch])
+        prepared = trainer.prepare(batch)
+    reference = start
+    loss, _ = LMObjective()(reference, prepared)
+    (loss / (targets != -100).sum()).backward()
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), opt["grad_clip"])
+    adam = torch.optim.AdamW(param_groups(reference, train.optimizer), lr=lr_at(1, 2, train.optimizer), eps=1.0,
+                             betas=train.optimizer.betas, weight_decay=0.0)
+    adam.step()
+    ours = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+    theirs = torch.cat([p.detach().flatten() for p in reference.parameters()])
+    err = rel(ours, theirs)
+    return ("fused AdamW clipping == clip_grad_norm_ + step", err, 1e-5, err < 1e-5)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
@@ -140,6 +183,7 @@ def main() -> int:
         err = max(rel(together[:, :100], model(a)), rel(together[:, 100:], model(b)))
     rows.append(("packed == separate documents (fp32)", err, 1e-4, err < 1e-4))
     rows.append(guard_skip_check(device))
+    rows.append(clipping_check(device))
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"\nGPU correctness checks on {name} (torch {torch.__version__})")

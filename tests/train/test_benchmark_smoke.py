@@ -31,3 +31,20 @@ def test_smoke_run_reports_throughput_losses_and_a_profile(tmp_path):
     assert result["loss_first_step"] == pytest.approx(10.38, abs=0.1)
     assert json.loads((out / "results.json").read_text()) == summary
     assert "Self CPU" in (out / "profile-0.12-pint-document.txt").read_text()
+
+
+def test_gpu_checks_and_block_variants_pass_their_cpu_parts():
+    """The scripts of the GPU session's two calls, checked here so the H200 is not their first run."""
+    bench = SCRIPT.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(bench.parent / "src")}
+    checks = subprocess.run([sys.executable, str(bench / "gpu_checks.py"), "--device", "cpu", "--skip-flex"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert checks.returncode == 0, checks.stdout + checks.stderr[-3000:]
+    rows = json.loads(checks.stdout.strip().splitlines()[-1])["checks"]
+    assert len(rows) == 4 and all(r["ok"] for r in rows)
+    variants = subprocess.run([sys.executable, str(bench / "block_variants.py"), "--smoke", "--no-compile"],
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert variants.returncode == 0, variants.stderr[-3000:]
+    summary = json.loads(variants.stdout.strip().splitlines()[-1])
+    assert len(summary["block_variants"]) == 12 and all(r["matches"] for r in summary["block_variants"])
+    assert all(o["params_rel_err"] < 1e-6 for o in summary["optimizer"])
