@@ -44,6 +44,7 @@ def test_reference_hyperparameters():
     assert (r.dpo.beta, r.dpo.optimizer.lr, r.dpo.warmup_ratio, r.dpo.global_batch_tokens // r.dpo.seq_len) == (0.1, 5e-7, 0.1, 32)
     long = load_recipe(RECIPES / "pints-1.5b-16k.toml")
     assert long.model.resolve().block_size == 16384 and long.model.resolve().rope_base == 1e6
+    assert not long.pretrain.document_mask  # positions up to 16K: short documents would restart them
 
 
 def write(tmp_path, text: str) -> Path:
