@@ -157,7 +157,9 @@ def test_requests_over_the_concurrency_limit_get_429(gen, serve_app, monkeypatch
     monkeypatch.setattr(BatchedDecoder, "_step", lambda self: (time.sleep(0.01), step(self)))
     app = create_app(gen, ServerSettings(model_name=NAME, max_concurrent=1, max_tokens=200))
     with serve_app(app) as base:
-        body = {"model": NAME, "prompt": "The json module can", "max_tokens": 200, "stream": True}
+        # greedy: a sampled end-of-text token could end the first request early and free the slot
+        assert gen.complete("The json module can", SamplingParams(max_new_tokens=200)).finish_reason == "length"
+        body = {"model": NAME, "prompt": "The json module can", "max_tokens": 200, "stream": True, "temperature": 0}
         with httpx.stream("POST", f"{base}/v1/completions", json=body, timeout=30) as first:
             next(first.iter_lines())  # the first request is generating and holds the only slot
             second = httpx.post(f"{base}/v1/completions", json={**body, "stream": False}, timeout=30)
