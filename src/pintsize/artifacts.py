@@ -158,6 +158,15 @@ def is_up_to_date(out: str | os.PathLike, stage: str, config: Any, inputs: Mappi
     return read_manifest(out).get("fingerprint") == expected
 
 
+def inputs_unchanged(out: str | os.PathLike) -> bool:
+    """Whether every input recorded in a finished artifact's manifest still has its recorded
+    content hash (False when one is gone)."""
+    try:
+        return all(hash_path(i["path"]) == i["hash"] for i in read_manifest(out).get("inputs", {}).values())
+    except PintsizeError:
+        return False
+
+
 @dataclass
 class ArtifactWriter:
     """Write a stage's artifact: files go into `.dir` (the partial directory); on success the
@@ -190,12 +199,16 @@ class ArtifactWriter:
 
     def __enter__(self) -> "ArtifactWriter":
         self._lock = _exclusive_lock(self.out)
-        tag = self.dir / _FINGERPRINT_FILE
-        self._resumed = tag.is_file() and tag.read_text().strip() == self.fingerprint
-        if self.dir.exists() and not self._resumed:
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(tag, self.fingerprint)
+        try:
+            tag = self.dir / _FINGERPRINT_FILE
+            self._resumed = tag.is_file() and tag.read_text().strip() == self.fingerprint
+            if self.dir.exists() and not self._resumed:
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(tag, self.fingerprint)
+        except BaseException:
+            self._lock.close()
+            raise
         self._t0 = time.time()
         self._started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         return self

@@ -86,13 +86,13 @@ def _data_problems(entries: list[str], section: str) -> list[str]:
     from pintsize.data.chat import BUILTIN_CHAT
     from pintsize.data.json_records import BUILTIN, check_builtin, data_files
     from pintsize.data.preference import BUILTIN_PREFERENCES
+    from pintsize.train.posttrain import data_inputs
 
     builtin = BUILTIN_CHAT if section == "sft" else BUILTIN_PREFERENCES
-    if not entries:
-        return [
-            f"[{section}].data is empty: list JSONL/Parquet files or folders (or {BUILTIN}{builtin}), "
-            f"or leave out the [{section}] section"
-        ]
+    try:
+        data_inputs(entries, section)  # the stage's own check for an empty list
+    except PintsizeError as e:
+        return [str(e)]
     problems = []
     for entry in entries:
         try:

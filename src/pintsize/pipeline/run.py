@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path, read_manifest
+from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path, inputs_unchanged
 from pintsize.errors import PintsizeError
 from pintsize.pipeline.preflight import preflight, raise_problems
 from pintsize.pipeline.stages import STAGES, Stage, stage_dir
@@ -72,19 +72,12 @@ def decide(stage: Stage, recipe: Recipe, state: dict[str, str], upstream_runs: b
     if stage.name not in state:
         # Made by the stage's own command (`pintsize pretrain RECIPE`), not by a run: kept while the
         # inputs it was made from are unchanged, rather than redoing days of training on a guess.
-        if _made_from_current_inputs(out):
+        if inputs_unchanged(out):
             return Step(stage, out, "skip", "made by its own command, inputs unchanged (--force reruns it)")
         return Step(stage, out, "run", "made by its own command from other inputs")
     if state.get(stage.name) != _fingerprint(stage, recipe):
         return Step(stage, out, "run", "config or inputs changed")
     return Step(stage, out, "skip", "unchanged")
-
-
-def _made_from_current_inputs(artifact: Path) -> bool:
-    try:
-        return all(hash_path(i["path"]) == i["hash"] for i in read_manifest(artifact).get("inputs", {}).values())
-    except PintsizeError:
-        return False  # an input is gone
 
 
 def _reads_from(stage: Stage, recipe: Recipe, outputs: set[Path]) -> bool:
@@ -114,12 +107,12 @@ WAIT_POLL_S = 2.0
 
 
 def _wait_until_done(stage: Stage, recipe: Recipe) -> dict[str, str]:
-    """(A rank other than 0.) Wait for rank 0 to record `stage` done in the run's state file."""
-    while True:
-        state = _load_state(recipe)
-        if state.get(stage.name) is not None and state[stage.name] == _fingerprint(stage, recipe):
-            return state
+    """(A rank other than 0.) Wait for rank 0 to record `stage` done in the run's state file. The
+    stage's inputs are finished already, so its fingerprint is hashed once, not at every poll."""
+    expected = _fingerprint(stage, recipe)
+    while (state := _load_state(recipe)).get(stage.name) != expected or expected is None:
         time.sleep(WAIT_POLL_S)
+    return state
 
 
 def print_plan(steps: list[Step]) -> None:

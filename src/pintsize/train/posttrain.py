@@ -67,7 +67,10 @@ def work_dir(out: Path) -> Path:
 def data_inputs(entries: list[str], section: str) -> dict[str, Path]:
     """The data files of a stage, as artifact inputs (hashed into its fingerprint)."""
     if not entries:
-        raise RecipeError(f"[{section}].data is empty: list JSONL/Parquet files or folders (or a builtin: data set)")
+        raise RecipeError(
+            f"[{section}].data is empty: list JSONL/Parquet files or folders (or a builtin: data set), "
+            f"or leave out the [{section}] section"
+        )
     return {f"data/{i}": Path(e) for i, e in enumerate(entries) if not e.startswith(BUILTIN)}
 
 

@@ -45,9 +45,7 @@ def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, 
         raise PintsizeError(f"{recipe_file}: the recipe has no [{section}] section")
     from pintsize.pipeline.stages import start_model
 
-    model = model or start_model(recipe, section)
-    if not model.exists():
-        raise PintsizeError(f"{model}: no model here; train one first or pass --model")
+    model = model or start_model(recipe, section)  # checked (and named in the error) by the stage
     out = out or recipe.stage_dir(section)
     if section == "sft":
         from pintsize.train.sft import run_sft as run
