@@ -138,7 +138,9 @@ class QualityConfig(Section):
         if sum(x is not None for x in (self.threshold, self.top_percent, self.keep_top_fraction)) > 1:
             raise ValueError("set either threshold or top_percent (or keep_top_fraction), only one of them")
         if self.keep_top_fraction is not None:
-            self.top_percent, self.keep_top_fraction = 100.0 * self.keep_top_fraction, None
+            # Stored as top_percent (what reduce reads); set without re-validating the section.
+            object.__setattr__(self, "top_percent", 100.0 * self.keep_top_fraction)
+            object.__setattr__(self, "keep_top_fraction", None)
         return self
 
     @property
