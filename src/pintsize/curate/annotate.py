@@ -144,6 +144,8 @@ class Judge:
                 return {"score": parse_score(reply), "reply": reply, "attempts": attempt + 1}
             with self._lock:
                 self.failures[kind] += 1
+            if kind == "http_4xx":  # the request itself is refused (too long, bad model): asking again won't help
+                break
             if attempt < self.max_retries:
                 time.sleep(self.backoff_s * 2**attempt * (0.5 + random.random()))
         return None
