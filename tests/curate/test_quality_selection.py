@@ -88,3 +88,13 @@ def test_cli_neg_takes_a_quoted_glob(tmp_path):
     assert meta["examples"]["negative_docs"] == 12 and meta["examples"]["positive_docs"] == 12
     result = CliRunner().invoke(app, ["quality", "train", str(out), "--neg", str(tmp_path / "nothing*")])
     assert result.exit_code != 0 and "--neg: nothing matches" in str(result.exception or result.output)
+
+
+def test_the_funnel_states_what_the_operating_point_means():
+    from pintsize.curate.commands import quality_line
+
+    q = {"threshold": 0.71, "keep_share": 0.23, "heldout": {"heldout_n": 96, "keep_share": 0.4, "precision": 0.97, "recall": 0.8}}
+    assert quality_line(q) == (
+        "quality: keeps 23.0% at threshold 0.71; on 96 held-out labels this threshold keeps 40%, precision 0.97, recall 0.80"
+    )
+    assert "no held-out labels stored" in quality_line({"threshold": 0.5, "keep_share": 1.0, "heldout": None})
