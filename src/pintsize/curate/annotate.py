@@ -181,26 +181,45 @@ def annotate_corpus(
     docs = sample_documents(corpus, sample, max_chars)
     key = lambda t: f"{text_sha256(t)}:{judge.model}:{PROMPT_SHA256}"  # noqa: E731
     config = {"judge": judge.url, "model": judge.model, "prompt_sha256": PROMPT_SHA256, "sample": sample, "max_chars": max_chars}
-    with ArtifactWriter(out, "quality_annotate", config, inputs={"corpus": corpus}) as art:
+    writer = ArtifactWriter(out, "quality_annotate", config, inputs={"corpus": corpus})
+    # Read before entering: a killed run with other settings (a different --sample) leaves a
+    # partial directory the writer will wipe, and its answers were paid for.
+    earlier = _read_cache(out / CACHE_FILE) | _read_cache(writer.dir / CACHE_FILE)
+    with writer as art:
         cache_path = art.dir / CACHE_FILE
-        cache = _read_cache(out / CACHE_FILE) | _read_cache(cache_path)  # a finished run's answers, then this run's
+        cache = earlier | _read_cache(cache_path)
         todo = [t for t in docs if key(t) not in cache]
         reused = len(docs) - len(todo)
-        t0, done = time.monotonic(), 0
         with open(cache_path, "a") as cache_file, _progress(progress, len(todo)) as (bar, task):
             if not cache_path.stat().st_size and cache:  # carry the earlier answers into this artifact
                 cache_file.write("".join(json.dumps(r) + "\n" for r in cache.values()))
+            store = _Store(cache_file, cache)
+
+            def ask(text: str) -> None:
+                result = judge.rate(text)
+                if result is not None:
+                    store.add({"key": key(text), "sha256": text_sha256(text), "judge": judge.url, "model": judge.model,
+                               "prompt_sha256": PROMPT_SHA256, **result})
+
+            t0, completed, pending = time.monotonic(), 0, set()
+
+            def settle(pending: set) -> set:
+                nonlocal completed
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    fut.result()  # a worker's own exception (judge failures are counted, not raised) stops the run
+                completed += len(finished)
+                if bar is not None:
+                    bar.update(task, completed=completed, rps=completed / max(time.monotonic() - t0, 1e-9))
+                return pending
+
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                pending, queue = set(), iter(todo)
-                by_future = {}
-                for text in queue:  # bounded: at most 2x concurrency requests queued
-                    fut = pool.submit(judge.rate, text)
-                    by_future[fut] = text
-                    pending.add(fut)
-                    if len(pending) >= 2 * concurrency:
-                        done += _drain(pending, by_future, cache, cache_file, key, judge, bar, task, t0, done, FIRST_COMPLETED)
+                for text in todo:
+                    while len(pending) >= 2 * concurrency:  # a bounded queue, not every document at once
+                        pending = settle(pending)
+                    pending.add(pool.submit(ask, text))
                 while pending:
-                    done += _drain(pending, by_future, cache, cache_file, key, judge, bar, task, t0, done, FIRST_COMPLETED)
+                    pending = settle(pending)
         labels = [_label(text, cache[key(text)], judge) for text in docs if key(text) in cache]
         atomic_write_text(art.dir / LABELS_FILE, "".join(json.dumps(r) + "\n" for r in labels))
         scores = [r["score"] for r in labels]
@@ -219,23 +238,19 @@ def annotate_corpus(
     return summary
 
 
-def _drain(pending, by_future, cache, cache_file, key, judge, bar, task, t0, done, how) -> int:
-    finished, _ = wait(pending, return_when=how)
-    for fut in finished:
-        pending.discard(fut)
-        text = by_future.pop(fut)
-        result = fut.result()
-        if result is not None:
-            rec = {"key": key(text), "sha256": text_sha256(text), "judge": judge.url, "model": judge.model,
-                   "prompt_sha256": PROMPT_SHA256, **result}
-            cache[rec["key"]] = rec
-            cache_file.write(json.dumps(rec) + "\n")
-            cache_file.flush()
-            os.fsync(cache_file.fileno())  # a label the judge was paid for survives a kill
-    n = done + len(finished)
-    if bar is not None:
-        bar.update(task, advance=len(finished), rps=n / max(time.monotonic() - t0, 1e-9))
-    return len(finished)
+class _Store:
+    """Appends each answer to the cache file the moment it arrives, from the worker thread that got
+    it: a kill loses only requests still in flight."""
+
+    def __init__(self, file, cache: dict):
+        self.file, self.cache, self.lock = file, cache, threading.Lock()
+
+    def add(self, rec: dict) -> None:
+        with self.lock:
+            self.cache[rec["key"]] = rec
+            self.file.write(json.dumps(rec) + "\n")
+            self.file.flush()
+            os.fsync(self.file.fileno())  # a label the judge was paid for survives a kill
 
 
 def _label(text: str, rec: dict, judge: Judge) -> dict:
