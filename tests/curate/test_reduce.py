@@ -55,3 +55,16 @@ def test_token_cap_keeps_the_best_documents_that_fit():
     assert len(a_kept) == 10  # 10 x 100 tokens
     assert set(scores[0::2][a_kept]) == set(np.sort(scores[0::2])[-10:])
     assert d.copies[1::2].all() and {d.reason[i] for i in range(0, 100, 2) if d.reason[i]} == {"token_cap"}
+
+
+def test_a_cut_that_keeps_all_or_none_of_a_source_is_warned_about():
+    # Source a scores 0.8-1.0, source b 0.0-0.2: a threshold of 0.5 keeps all of a and none of b.
+    scores = np.where(np.arange(200) % 2 == 0, np.linspace(0.8, 1.0, 200), np.linspace(0.0, 0.2, 200))
+    q = decide(_index(200, ["a", "b"], scores), _config(quality={"model": "m", "threshold": 0.5})).summary["quality"]
+    assert q["keep_share"] == 0.5 and q["heldout"] is None  # "m" is no model: nothing to say about precision
+    assert q["warnings"] == [
+        "quality threshold 0.5 keeps (nearly) all of source 'a': 100 of 100 documents",
+        "quality threshold 0.5 keeps (nearly) none of source 'b': 0 of 100 documents",
+    ]
+    q = decide(_index(200, ["a", "b"], np.linspace(0, 1, 200)), _config(quality={"model": "m", "threshold": 0.5})).summary["quality"]
+    assert q["warnings"] == []

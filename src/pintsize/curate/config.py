@@ -129,11 +129,18 @@ class QualityConfig(Section):
     top_percent: float | None = Field(
         None, gt=0.0, le=100.0, description="instead of a threshold: keep this share of the best-scoring documents"
     )
+    keep_top_fraction: float | None = Field(
+        None, gt=0.0, le=1.0, description="the same as top_percent, as a fraction (DCLM keeps 0.1): ranked over the whole corpus"
+    )
 
     @model_validator(mode="after")
     def _one_rule(self) -> "QualityConfig":
-        if self.threshold is not None and self.top_percent is not None:
-            raise ValueError("set either threshold or top_percent, not both")
+        if sum(x is not None for x in (self.threshold, self.top_percent, self.keep_top_fraction)) > 1:
+            raise ValueError("set either threshold or top_percent (or keep_top_fraction), only one of them")
+        if self.keep_top_fraction is not None:
+            # Stored as top_percent (what reduce reads); set without re-validating the section.
+            object.__setattr__(self, "top_percent", 100.0 * self.keep_top_fraction)
+            object.__setattr__(self, "keep_top_fraction", None)
         return self
 
     @property

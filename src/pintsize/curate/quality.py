@@ -47,6 +47,9 @@ class QualityModel:
     n_features: int = 2**18
     max_chars: int = 100_000
     metadata: dict | None = None
+    # Scores and labels of the held-out split (by the model fit without it): what a threshold means.
+    heldout_scores: np.ndarray | None = None
+    heldout_labels: np.ndarray | None = None
 
     @classmethod
     def train(
@@ -66,14 +69,39 @@ class QualityModel:
         return 1.0 / (1.0 + np.exp(-(tfidf.transform(counts) @ self.coef + self.intercept)))
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
-        """Probability that each text is textbook-like: float64 in [0, 1]."""
-        return self._probability(self._counts(list(texts))) if len(texts) else np.empty(0)
+        """Probability that each text is textbook-like: float64 in [0, 1]; 0 for degenerate text
+        (too short, or mostly words never seen in training: see quality_gate)."""
+        from pintsize.curate.quality_gate import degenerate
+
+        texts = list(texts)
+        if not texts:
+            return np.empty(0)
+        p = self._probability(self._counts(texts))
+        p[degenerate(texts, self.idf, self.n_features, self.max_chars)] = 0.0
+        return p
+
+    def operating_point(self, threshold: float) -> dict | None:
+        """What `score >= threshold` means on the held-out labels: the share kept, precision and
+        recall of the textbook-like class, and n. None for a model saved without them."""
+        if self.heldout_scores is None or not len(self.heldout_scores):
+            return None
+        keep, y = self.heldout_scores >= threshold, self.heldout_labels.astype(bool)
+        return {
+            "threshold": round(float(threshold), 4),
+            "heldout_n": int(len(y)),
+            "heldout_positives": int(y.sum()),
+            "keep_share": round(float(keep.mean()), 4),
+            "precision": round(float((keep & y).sum() / keep.sum()), 4) if keep.any() else None,
+            "recall": round(float((keep & y).sum() / y.sum()), 4) if y.any() else None,
+        }
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         weights = {"idf": self.idf.astype(np.float32), "coef": self.coef.astype(np.float32)}
+        if self.heldout_scores is not None:
+            weights |= {"heldout_scores": self.heldout_scores.astype(np.float32), "heldout_labels": self.heldout_labels.astype(np.int8)}
         np.savez_compressed(buf, **weights, intercept=np.float64(self.intercept))
         atomic_write_bytes(directory / WEIGHTS_FILE, buf.getvalue())
         atomic_write_json(
@@ -98,12 +126,13 @@ class QualityModel:
             meta = json.loads(meta_path.read_text())
             with np.load(weights_path) as z:
                 idf, coef, intercept = z["idf"].astype(np.float64), z["coef"].astype(np.float64), float(z["intercept"])
+                held = (z["heldout_scores"].astype(np.float64), z["heldout_labels"]) if "heldout_scores" in z else (None, None)
         except (json.JSONDecodeError, KeyError, ValueError, OSError) as e:
             raise DataError(f"{directory}: broken quality model ({e})") from None
         if meta.get("format") != FORMAT_VERSION or len(idf) != meta.get("n_features") or len(coef) != len(idf):
             raise DataError(f"{meta_path}: unsupported or inconsistent model (format {meta.get('format')!r})")
         extra = {k: v for k, v in meta.items() if k not in ("format", "kind", "n_features", "max_chars")}
-        return cls(idf, coef, intercept, meta["n_features"], meta["max_chars"], extra)
+        return cls(idf, coef, intercept, meta["n_features"], meta["max_chars"], extra, *held)
 
 
 def _fit(counts, labels: np.ndarray, n_features: int, max_chars: int, c: float) -> QualityModel:
@@ -143,6 +172,7 @@ def train_quality_model(
     labeled_records: Iterable[Mapping] = (),
     out: str | Path | None = None,
     *,
+    llm_records: Iterable[Mapping] = (),
     test_fraction: float = 0.2,
     seed: int = 0,
     c: float = 4.0,
@@ -158,7 +188,7 @@ def train_quality_model(
     from pintsize.curate.training_texts import load_texts
 
     seeds: dict[str, int] = {}  # text -> label; an exact repeat would leak into the held-out set
-    counts = {"positive_docs": 0, "negative_docs": 0, "labeled_records": 0}
+    counts = {"positive_docs": 0, "negative_docs": 0, "labeled_records": 0, "llm_records": 0}
     for paths, label, key in ((positives, 1, "positive_docs"), (negatives, 0, "negative_docs")):
         for p in paths:
             for text in load_texts(p):
@@ -169,9 +199,16 @@ def train_quality_model(
         rec = check_label_record(rec, f"labeled record {i}")
         reviewed.setdefault(rec["text"], int(rec["label"]))
         counts["labeled_records"] += 1
-    # A reviewer read the document; the seed files only say where it came from.
-    counts["seed_labels_overridden"] = sum(t in seeds and seeds[t] != label for t, label in reviewed.items())
-    examples = seeds | reviewed
+    judged: dict[str, int] = {}
+    for i, rec in enumerate(llm_records):
+        rec = check_label_record(rec, f"LLM label record {i}")
+        judged.setdefault(rec["text"], int(rec["label"]))
+        counts["llm_records"] += 1
+    # Precedence human > LLM > seed: a reviewer read the document, an LLM judge read it without
+    # our guidance, the seed files only say where it came from.
+    counts["seed_labels_overridden"] = sum(t in seeds and seeds[t] != label for t, label in (judged | reviewed).items())
+    counts["llm_labels_overridden"] = sum(t in judged and judged[t] != label for t, label in reviewed.items())
+    examples = seeds | judged | reviewed
     texts = list(examples)
     labels = np.array([examples[t] for t in texts])
     n_pos, n_neg = int(labels.sum()), int(len(labels) - labels.sum())
@@ -184,13 +221,14 @@ def train_quality_model(
     hashed = hashed_counts(texts, n_features, max_chars)
     tr, te = train_test_split(np.arange(len(texts)), test_size=test_fraction, stratify=labels, random_state=seed)
     held = _fit(hashed[tr], labels[tr], n_features, max_chars, c)
-    p = held._probability(hashed[te])
+    p = held.score([texts[i] for i in te])  # gated like any scoring, so the operating points are honest
     heldout = {
         "n": int(len(te)),
         "accuracy": round(float(accuracy_score(labels[te], p >= 0.5)), 4),
         "auc": round(float(roc_auc_score(labels[te], p)), 4),
     }
     model = _fit(hashed, labels, n_features, max_chars, c)
+    model.heldout_scores, model.heldout_labels = p, labels[te]
     model.metadata = {
         "examples": {"positive": n_pos, "negative": n_neg, **counts},
         "heldout": heldout,

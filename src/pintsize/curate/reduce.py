@@ -18,6 +18,7 @@ import xxhash
 
 from pintsize.curate.config import DataConfig
 from pintsize.curate.dedup import exact_duplicates, near_duplicates
+from pintsize.errors import DataError
 
 REDUCE_STEPS = ("dedup_exact", "dedup_near", "quality", "mixture")
 
@@ -79,14 +80,42 @@ def decide(index: pa.Table, config: DataConfig) -> Decisions:
         if threshold is None and alive.any():
             threshold = float(np.quantile(scores[alive], 1.0 - config.quality.top_percent / 100.0))
         summary["quality"] = {"model": config.quality.model, "threshold": threshold, "top_percent": config.quality.top_percent}
+        before = alive.copy()
         for i in np.flatnonzero(alive & (scores < (threshold if threshold is not None else -1.0))):
             remove(int(i), "quality", "below_threshold", quality_score=round(float(scores[i]), 4), threshold=threshold)
+        if threshold is not None:
+            summary["quality"] |= describe_operating_point(config.quality.model, threshold, before, alive, sources)
 
     copies = alive.astype(np.int64)
     if any(s.weight != 1.0 or s.max_tokens for s in config.sources) and n:
         steps.append("mixture")
         _mix(config, ids, sources, tokens, scores, alive, copies, remove)
     return Decisions(removed_at, reason, extra, copies, tuple(steps), summary)
+
+
+KEEPS_ALL, KEEPS_NONE = 0.99, 0.01  # a quality cut outside these shares of a source is no cut, or a wipe-out
+
+
+def describe_operating_point(model_dir: str, threshold: float, before: np.ndarray, after: np.ndarray, sources) -> dict:
+    """What the cut means: the share kept here, the precision and recall of `score >= threshold`
+    on the model's held-out labels, and a warning per source kept (nearly) whole or (nearly) not at all."""
+    from pintsize.curate.quality import QualityModel
+
+    info: dict = {"keep_share": round(float(after.sum() / before.sum()), 4) if before.any() else None}
+    try:
+        info["heldout"] = QualityModel.load(model_dir).operating_point(threshold)
+    except DataError:  # scores given without a loadable model: nothing to say about precision
+        info["heldout"] = None
+    warnings = []
+    names = np.array(sources)
+    for name in sorted(set(sources)):
+        n_in = int((before & (names == name)).sum())
+        n_out = int((after & (names == name)).sum())
+        if n_in >= 10 and not KEEPS_NONE < n_out / n_in < KEEPS_ALL:
+            what = "keeps (nearly) all" if n_out / n_in >= KEEPS_ALL else "keeps (nearly) none"
+            warnings.append(f"quality threshold {threshold:.3g} {what} of source {name!r}: {n_out:,} of {n_in:,} documents")
+    info["warnings"] = warnings
+    return info
 
 
 def _mix(config, ids, sources, tokens, scores, alive, copies, remove) -> None:

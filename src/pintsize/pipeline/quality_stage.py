@@ -23,6 +23,9 @@ class QualityModelConfig(Section):
     positives: list[str] = Field(default_factory=list, description="expository examples: paths, globs or builtin:pydoc")
     negatives: list[str] = Field(default_factory=list, description="non-expository examples: paths or globs")
     labels: list[str] = Field(default_factory=list, description="labeled JSONL files, e.g. `pintsize review export` output")
+    llm_labels: list[str] = Field(
+        default_factory=list, description="`pintsize quality annotate` labels.jsonl files (precedence: labels > llm_labels > seeds)"
+    )
     seed: int = 0
 
 
@@ -37,7 +40,8 @@ def expand(entries: list[str], section: str) -> list[Path]:
             continue
         matches = sorted(glob.glob(entry, recursive=True)) if glob.has_magic(entry) else [entry]
         if not matches or not Path(matches[0]).exists():
-            raise PintsizeError(f"[quality_model].{section}: nothing matches {entry!r}")
+            where = section if section.startswith("--") else f"[quality_model].{section}"  # a CLI flag or a recipe field
+            raise PintsizeError(f"{where}: nothing matches {entry!r}")
         paths.extend(Path(m) for m in matches)
     return paths
 
@@ -46,7 +50,9 @@ def train_quality_stage(config: QualityModelConfig, out: Path) -> Path:
     from pintsize.curate.quality import read_label_file, train_quality_model
 
     records = [rec for path in expand(config.labels, "labels") for rec in read_label_file(path)]
+    llm_records = [rec for path in expand(config.llm_labels, "llm_labels") for rec in read_label_file(path)]
     train_quality_model(
-        expand(config.positives, "positives"), expand(config.negatives, "negatives"), records, out, seed=config.seed
+        expand(config.positives, "positives"), expand(config.negatives, "negatives"), records, out,
+        llm_records=llm_records, seed=config.seed,
     )
     return out
