@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pintsize.review import labeling, reviewers, stats
+from pintsize.review import labeling, llm_labels, reviewers, stats
 from pintsize.review.config import ServerConfig
 from pintsize.review.labeling import UnknownDocument
 from pintsize.review.schemas import LabelIn, SignIn, SkipIn
@@ -113,6 +113,8 @@ def create_app(db: ReviewDB, config: ServerConfig | None = None) -> FastAPI:
             "agreement": stats.pair_agreement(db),
             "sources": stats.counts_by_source(db),
             "learning_curve": stats.stored_learning_curve(db),
+            "llm_agreement": llm_labels.judge_agreement(db),
+            "llm_documents": llm_labels.judged_documents(db),
         }
 
     return app

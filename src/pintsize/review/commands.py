@@ -26,6 +26,20 @@ QUALITY_MODEL = typer.Option(
 )
 DOUBLE = typer.Option(0.1, min=0.0, max=1.0, help="share of documents that two reviewers label")
 SEED = typer.Option(1234, help="random seed of the sampling")
+LLM_LABELS = typer.Option(
+    None, "--llm-labels", help="an annotation artifact (`pintsize quality annotate`): show its judge's score beside each document"
+)
+
+
+def _import_llm_labels(db, annotation: Path) -> None:
+    from pintsize.review.llm_labels import import_llm_labels
+
+    result = import_llm_labels(db, annotation)
+    console.print(
+        f"LLM labels from {annotation}: {result.matched} queued documents matched, "
+        f"{result.unmatched} of {result.records} records not in the queue"
+        + (("; left out broken records: " + ", ".join(f"{n} {why}" for why, n in result.broken.items())) if result.broken else "")
+    )
 
 
 def _queue_config(strategy: str, size: int, threshold: float, score_column: str, double_fraction: float, seed: int):
@@ -79,6 +93,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         seed: int = SEED,
         session_hours: float = typer.Option(12.0, min=0.01, help="how long a sign-in lasts"),
         lease_minutes: float = typer.Option(15.0, min=0.1, help="how long a shown document stays reserved for its reviewer"),
+        llm_labels: Path = LLM_LABELS,
     ) -> None:
         """Run the review web app. An empty queue is first filled from CORPUS with the sampling options."""
         import uvicorn
@@ -95,6 +110,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             _fill_queue(db, corpus, _queue_config(strategy, size, threshold, score_column, double_fraction, seed), quality_model)
         else:
             console.print(f"the queue holds {queued} documents (add more with `pintsize review queue`)")
+        if llm_labels is not None:
+            _import_llm_labels(db, llm_labels)
         if not any(r["active"] for r in list_reviewers(db)):
             console.print(f"[yellow]no reviewers yet:[/] pintsize review add-reviewer NAME --db {db_path}")
         app_ = create_app(db, ServerConfig(session_hours=session_hours, lease_minutes=lease_minutes))
@@ -176,7 +193,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @review.command("stats")
     def stats_cmd(db_path: Path = DB) -> None:
         """Print label counts per source and agreement for each pair of reviewers."""
-        from pintsize.review import stats
+        from pintsize.review import llm_labels, stats
         from pintsize.review.storage import ReviewDB
 
         db = ReviewDB(db_path, create=False)
@@ -185,7 +202,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             sources.add_row(s["source"], str(s["queued"]), str(s["labelled"]), str(s["accept"]), str(s["reject"]))
         console.print(sources)
         pairs = Table("reviewers", "documents", "agree", "kappa", "value kappa", title="agreement")
-        for a in stats.pair_agreement(db):
+        for a in stats.pair_agreement(db) + llm_labels.judge_agreement(db):
             kappa = "" if a["kappa"] is None else f"{a['kappa']:.3f}"
             value_kappa = "" if a["educational_kappa"] is None else f"{a['educational_kappa']:.3f}"
             pairs.add_row(" · ".join(a["reviewers"]), str(a["documents"]), f"{a['agreement']:.0%}", kappa, value_kappa)

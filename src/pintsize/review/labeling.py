@@ -15,7 +15,7 @@ import sqlite3
 import time
 
 from pintsize.errors import PintsizeError
-from pintsize.review import audit
+from pintsize.review import audit, llm_labels
 from pintsize.review.storage import ReviewDB
 
 
@@ -46,7 +46,7 @@ ORDER BY d.position LIMIT 1
 """
 
 
-def _document(row: sqlite3.Row) -> dict:
+def _document(row: sqlite3.Row, conn: sqlite3.Connection) -> dict:
     return {
         "id": row["id"],
         "source": row["source"],
@@ -55,6 +55,7 @@ def _document(row: sqlite3.Row) -> dict:
         "scores": json.loads(row["scores"]),
         "double_review": row["required"] == 2,
         "strategy": row["strategy"],
+        "llm": llm_labels.label_of(conn, row["id"]),  # None where the LLM judge did not rate it
     }
 
 
@@ -86,7 +87,7 @@ def next_document(db: ReviewDB, reviewer: str, lease_minutes: float) -> dict | N
         if row is None:
             return None
         _lease(conn, row["id"], reviewer, lease_minutes)
-    return _document(row)
+        return _document(row, conn)
 
 
 def save_label(db: ReviewDB, reviewer: str, doc_id: str, label: int, educational_value: int, note: str = "") -> dict:
@@ -142,7 +143,7 @@ def undo_last_label(db: ReviewDB, reviewer: str, lease_minutes: float) -> dict |
             )
         _lease(conn, doc_id, reviewer, lease_minutes)
         audit.record(conn, reviewer, "undo", doc_id, old=current, new=restored, ref=entry["id"])
-        doc = _document(_require_document(conn, doc_id))
+        doc = _document(_require_document(conn, doc_id), conn)
     return {**doc, "label": restored, "undone": current}
 
 

@@ -28,7 +28,7 @@ function setValue(value) {
 function showDocument(doc, label = null) {
   state.doc = doc;
   $("empty").classList.toggle("hidden", doc !== null);
-  for (const id of ["doc-text", "doc-scores"]) $(id).replaceChildren();
+  for (const id of ["doc-text", "doc-scores", "doc-llm"]) $(id).replaceChildren();
   if (doc === null) {
     $("doc-source").textContent = "";
     $("doc-id").textContent = "";
@@ -46,6 +46,12 @@ function showDocument(doc, label = null) {
     chip.className = "chip";
     chip.textContent = `${name} ${Number(score).toFixed(3)}`;
     $("doc-scores").append(chip);
+  }
+  if (doc.llm) { // no chip at all where the judge did not rate the document (not a 0)
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.textContent = `LLM judge ${doc.llm.score}/5 (${doc.llm.model})`;
+    $("doc-llm").append(chip);
   }
   $("doc-text").textContent = doc.text; // text only: a document can never inject markup
   $("doc-text").scrollTop = 0;

@@ -67,6 +67,12 @@ signOutButton("sign-out");
     stats.agreement.map((a) => [a.reviewers.join(" · "), a.documents, `${(100 * a.agreement).toFixed(0)}%`, fmt(a.kappa), fmt(a.educational_kappa)]),
     "no document has two reviewers' labels yet",
   );
+  document.getElementById("llm-documents").textContent = String(stats.llm_documents);
+  fillTable(
+    "llm-agreement",
+    stats.llm_agreement.map((a) => [a.reviewers[0], a.documents, `${(100 * a.agreement).toFixed(0)}%`, fmt(a.kappa), fmt(a.educational_kappa)]),
+    "no document has both a reviewer's label and an LLM label",
+  );
   fillTable(
     "curve-table",
     stats.learning_curve.map((p) => [p.n_labels, fmt(p.accuracy), p.n_test, p.computed.slice(0, 19).replace("T", " ")]),
