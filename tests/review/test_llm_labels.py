@@ -101,3 +101,23 @@ def test_no_import_means_no_llm_fields_filled(db, tokens):
 def test_a_directory_without_labels_is_one_clear_error(db, tmp_path):
     with pytest.raises(DataError, match="no labels.jsonl"):
         import_llm_labels(db, tmp_path)
+
+
+def test_serve_imports_the_labels_and_stats_prints_the_judge_rows(db, tokens, tmp_path, corpus, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from pintsize.cli import app
+
+    docs = queued(db)
+    annotation = write_annotation(tmp_path / "annotation", [annotation_record(text, s) for (_, text), s in zip(docs, JUDGE)])
+    for (doc_id, _), (label, value) in zip(docs, HUMAN):
+        save_label(db, "alice", doc_id, label, value)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)  # everything serve does but listen
+    runner, env = CliRunner(), {"COLUMNS": "250"}
+    served = runner.invoke(app, ["review", "serve", str(corpus), "--db", str(db.path), "--llm-labels", str(annotation)], env=env)
+    assert served.exit_code == 0, served.output
+    assert "4 queued documents matched, 0 of 4 records not in the queue" in " ".join(served.output.split())
+    printed = runner.invoke(app, ["review", "stats", "--db", str(db.path)], env=env)
+    row = next(line for line in printed.output.splitlines() if "alice · llm" in line)
+    assert "0.500" in row and "0.632" in row and "75%" in row
