@@ -11,7 +11,7 @@ from pintsize.curate.annotate import text_sha256
 from pintsize.errors import DataError
 from pintsize.review.app import WEB_DIR, create_app
 from pintsize.review.labeling import save_label
-from pintsize.review.llm_labels import import_llm_labels, judge_agreement
+from pintsize.review.llm_labels import import_llm_labels, judge_agreement, judged_documents
 
 MAX_CHARS = 200  # shorter than every queued text: matching must hash the same cut annotate does
 
@@ -61,6 +61,12 @@ def test_scores_reach_the_document_api_and_unrated_documents_show_none(db, token
     # the page has a place for the score and its script fills it from `doc.llm`
     assert 'id="doc-llm"' in (WEB_DIR / "review.html").read_text()
     assert "doc.llm" in client.get("/static/review.js").text
+
+    # a new import replaces the old one whole: documents it does not rate lose their score
+    first_rated = next(iter(rated))
+    again = write_annotation(tmp_path / "again", [annotation_record(dict(docs)[first_rated], 5)])
+    assert import_llm_labels(db, again).matched == 1
+    assert judged_documents(db) == 1
 
 
 # Hand-computed: human accept [0,1,0,1] vs judge score>=3 [0,1,1,1]: observed 3/4, chance

@@ -84,13 +84,14 @@ def read_annotation(path: str | Path) -> tuple[list[dict], int, dict[str, int]]:
 
 
 def import_llm_labels(db: ReviewDB, annotation: str | Path) -> ImportResult:
-    """Store the judge's score of every queued document it rated (replacing an earlier import's)."""
+    """Store the judge's score of every queued document it rated, replacing every earlier import's."""
     records, max_chars, broken = read_annotation(annotation)
     by_id = {r["id"]: r for r in records if isinstance(r.get("id"), str)}
     by_hash = {r.get("sha256") or text_sha256(r["text"]): r for r in records if "id" not in r}
     used: set[int] = set()
     with db.write() as conn:
         conn.execute(SCHEMA)  # one statement: executescript would end the transaction
+        conn.execute("DELETE FROM llm_labels")  # one judge of record: the newest import
         rows = conn.execute("SELECT id, text FROM documents").fetchall()
         for row in rows:
             rec = by_id.get(row["id"]) or by_hash.get(text_sha256(row["text"][:max_chars]))
