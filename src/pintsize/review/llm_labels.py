@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pintsize.artifacts import read_manifest
 from pintsize.curate.annotate import KEEP_SCORE, LABELS_FILE, text_sha256
-from pintsize.errors import DataError
+from pintsize.errors import DataError, PintsizeError
 from pintsize.review.stats import _kappa
 from pintsize.review.storage import ReviewDB
 
@@ -63,9 +63,11 @@ def read_annotation(path: str | Path) -> tuple[list[dict], int, dict[str, int]]:
     if not labels.is_file():
         raise DataError(f"{directory}: no {LABELS_FILE} (expected the output of `pintsize quality annotate`)")
     try:
-        max_chars = int(read_manifest(directory).get("config", {}).get("max_chars", DEFAULT_MAX_CHARS))
-    except Exception:  # a bare labels.jsonl without a manifest: annotate's default cut
+        max_chars = read_manifest(directory).get("config", {}).get("max_chars", DEFAULT_MAX_CHARS)
+    except PintsizeError:  # a bare labels.jsonl without a manifest: annotate's default cut
         max_chars = DEFAULT_MAX_CHARS
+    if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars <= 0:
+        raise DataError(f"{directory}: manifest config max_chars is {max_chars!r}, expected a positive integer")
     records, broken = [], defaultdict(int)
     for line in labels.read_text().splitlines():
         if not line.strip():
