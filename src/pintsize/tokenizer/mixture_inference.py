@@ -62,9 +62,16 @@ def word_counts(tokenizer, text: str) -> Counter:
     """Pre-tokenized words with the tokenizer's own normalizer and pre-tokenizer."""
     if tokenizer.normalizer is not None:
         text = tokenizer.normalizer.normalize_str(text)
-    if tokenizer.pre_tokenizer is None:
+    pre = tokenizer.pre_tokenizer
+    if pre is None:
         return Counter(text.split("\n"))
-    return Counter(w for w, _ in tokenizer.pre_tokenizer.pre_tokenize_str(text))
+    if type(pre).__name__ == "Metaspace" and not pre.split:
+        # SentencePiece conversions keep the text whole, but SentencePiece trained on whitespace-split
+        # pieces (split_by_whitespace): replay on those, or one giant word makes every merge a rescan
+        from tokenizers.pre_tokenizers import Metaspace
+
+        pre = Metaspace(replacement=pre.replacement, prepend_scheme=pre.prepend_scheme, split=True)
+    return Counter(w for w, _ in pre.pre_tokenize_str(text))
 
 
 class Replay:
