@@ -1,4 +1,4 @@
-"""CLI: `pintsize tokenizer pints|train|compare`."""
+"""CLI: `pintsize tokenizer pints|train|compare|infer-mixture`."""
 
 from __future__ import annotations
 
@@ -60,6 +60,39 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 table.add_row(source, name, *(f"{m[k]:.4f}" if k == "byte_fallback_rate" else f"{m[k]:.3f}" for k in METRICS))
         console.print(table)
         json_path, png_path = write_comparison(result, out)
+        console.print(f"[green]wrote[/] {json_path} and {png_path}")
+
+    @group.command("infer-mixture")
+    def infer_mixture_cmd(
+        tokenizer: Path = typer.Argument(..., help="a BPE tokenizer.json, or a directory holding one"),
+        category: list[str] = typer.Option(..., "--category", help="NAME=PATH: a file or folder of sample text of one category"),
+        merges: int = typer.Option(None, "--merges", help="replay only the first N merges"),
+        sample_bytes: int = typer.Option(2_000_000, "--sample-bytes", help="bytes of text read from each category"),
+        out: Path = typer.Option(Path("mixture-inference"), "--out", help="where mixture.json and mixture.png go"),
+    ) -> None:
+        """Infer the training-data mixture of a BPE tokenizer from its merge list (Hayase et al. 2024)."""
+        from rich.progress import Progress
+
+        from pintsize.tokenizer.mixture_inference import MixtureInferenceError, infer_mixture, load_merges, write_mixture
+
+        cats = {}
+        for c in category:
+            if "=" not in c:
+                raise MixtureInferenceError(f"--category {c!r}: expected NAME=PATH")
+            name, path = c.split("=", 1)
+            cats[name] = Path(path)
+        total = len(load_merges(tokenizer)[0]) if merges is None else merges
+        with Progress(console=console) as bar:
+            task = bar.add_task("replaying merges", total=total)
+            result = infer_mixture(tokenizer, cats, merges, sample_bytes, progress=lambda t: bar.advance(task))
+        table = Table(title=f"inferred mixture of {tokenizer} ({result['merges_used']} merges, "
+                            f"{result['redundant_merges_dropped']} redundant merges dropped)")
+        table.add_column("category")
+        table.add_column("byte share", justify="right")
+        for name, share in result["proportions"].items():
+            table.add_row(name, f"{share:.4f}")
+        console.print(table)
+        json_path, png_path = write_mixture(result, out)
         console.print(f"[green]wrote[/] {json_path} and {png_path}")
 
 
