@@ -45,3 +45,12 @@ def test_model_safetensors_is_byte_reproducible(tmp_path):
     state = {"w": torch.arange(6.0).view(2, 3), "v": torch.ones(4)}
     hashes = {hashlib.sha256((save_model(state, cfg, tmp_path / f"m{i}") / "model.safetensors").read_bytes()).hexdigest() for i in range(12)}
     assert len(hashes) == 1
+
+
+def test_dpo_validation_counts_pairs(tmp_path, capsys):
+    from pintsize.train.dpo_objective import DPOObjective
+
+    m = monitor.Monitor(tmp_path, cpu_env(), total_steps=1, start_step=0, tokens_per_step=64, flops_per_token=None)
+    m.validation(0, 0.69, 24, unit=DPOObjective.unit)
+    m.close()
+    assert "validation loss 0.6900 on 24 pairs" in capsys.readouterr().err

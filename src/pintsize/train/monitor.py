@@ -203,7 +203,7 @@ class Monitor:
         (with nothing queued on the device then)."""
         self._interval_start = (Stamp(self.env.device), step)
 
-    def validation(self, step: int, loss: float, tokens: int, metrics: dict[str, float] | None = None) -> None:
+    def validation(self, step: int, loss: float, tokens: int, metrics: dict[str, float] | None = None, unit: str = "tokens") -> None:
         """The validation pass's mean loss over `tokens` units and the objective's metrics (per
         unit), written as `val_loss`, `val_tokens` and `val_<name>`."""
         if not self.env.is_main:
@@ -215,7 +215,7 @@ class Monitor:
         for name, value in metrics.items():
             self._tb.add_scalar(f"val/{name}", value, step)
         extra = "".join(f"  {name} {value:.4f}" for name, value in metrics.items())
-        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} tokens{extra}", highlight=False)
+        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} {unit}{extra}", highlight=False)
 
     def event(self, step: int, event: str, **fields) -> None:
         """Something a reader of the log must see: a skipped step, a resume, the end of the data."""

@@ -412,7 +412,7 @@ class Trainer:
     def _validate(self, monitor: Monitor) -> None:
         result = self.validate()
         if result is not None:
-            monitor.validation(self.step, *result)
+            monitor.validation(self.step, *result, unit=getattr(self.objective, "unit", "tokens"))
 
     # ------------------------------------------------------------ results
 
