@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from pintsize.config_base import Section
 from pintsize.curate.config import DataConfig
@@ -20,7 +20,7 @@ from pintsize.model.recipe import ExportConfig, ModelSection
 from pintsize.pipeline.ablate_config import AblateConfig
 from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig
-from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig
+from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig, check_seq_len_fits
 
 
 class RunConfig(Section):
@@ -47,6 +47,11 @@ class Recipe(Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     ablate: AblateConfig | None = None
 
+    @model_validator(mode="after")
+    def _cross_section_checks(self) -> "Recipe":
+        check_seq_len_fits(self)
+        return self
+
     @property
     def out_dir(self) -> Path:
         return Path(self.run.out_dir or f"runs/{self.run.name}")
@@ -70,7 +75,7 @@ def _format_errors(e: ValidationError, source: str) -> str:
             msg = err["msg"].removeprefix("Value error, ")
             if "input" in err and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
-        lines.append(f"{source}: {key}: {msg}")
+        lines.append(f"{source}: {key}: {msg}" if loc else f"{source}: {msg}")
     return "\n".join(lines)
 
 

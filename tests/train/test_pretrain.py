@@ -97,3 +97,32 @@ def test_cli_names_the_missing_input(tmp_path):
     recipe = write_recipe(tmp_path / "r.toml")
     result = runner.invoke(app, ["pretrain", str(recipe), "--shards", str(tmp_path / "nope")])
     assert result.exit_code != 0 and "no pack artifact here" in str(result.exception)
+
+
+def test_a_finished_artifact_is_not_trained_again_without_force(trained, data):
+    shards, tokenizer = data
+    before = read_manifest(trained)["finished"]
+    recipe = trained.parent / "base.toml"
+    args = ["pretrain", str(recipe), "--shards", str(shards), "--tokenizer", str(tokenizer), "--out", str(trained), "--device", "cpu"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "is a finished pretrain artifact" in " ".join(result.output.split()) and "--force" in result.output
+    assert read_manifest(trained)["finished"] == before
+
+
+def test_non_finite_final_weights_are_an_error_naming_the_step():
+    import torch
+
+    from pintsize.train.guard import TrainingDiverged
+    from pintsize.train.stage import check_finite
+
+    class Env:
+        def all_true(self, flag):
+            return flag
+
+    class FakeTrainer:
+        section, first_nonfinite_step = "pretrain", 2
+
+    check_finite({"w": torch.ones(2)}, FakeTrainer(), Env())
+    with pytest.raises(TrainingDiverged, match=r"not finite \(e.g. w\); the loss or gradient norm was first non-finite at step 2"):
+        check_finite({"w": torch.tensor([1.0, float("nan")])}, FakeTrainer(), Env())

@@ -179,7 +179,7 @@ def test_clear_errors(tmp_path, base_model, tokenizer):
     with pytest.raises(RecipeError, match=r"\[sft\]\.data is empty"):
         run_sft(recipe(tmp_path, sft={**sft, "data": []}), base_model, tmp_path / "o")
     with pytest.raises(RecipeError, match=r"\[sft\]\.seq_len \(512\) is longer than the model's context \(256\)"):
-        run_sft(recipe(tmp_path, sft={**sft, "seq_len": 512}), base_model, tmp_path / "o")
+        run_sft(recipe(tmp_path, sft={**sft, "seq_len": 512, "global_batch_tokens": 4 * 512}), base_model, tmp_path / "o")
     bare = tiny_model(tmp_path / "bare", tokenizer)
     import shutil
 

@@ -139,7 +139,9 @@ def print_summary(out: Path) -> None:
         for warning in q.get("warnings", []):
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     for name, c in stats["sources"].items():
-        if c["input"] and c["kept"] < LOW_YIELD * c["input"]:
+        if not c["input"]:
+            console.print(f"[yellow]note:[/] source {name!r} holds no records (its files are empty)", highlight=False)
+        elif c["kept"] < LOW_YIELD * c["input"]:
             reasons = _removal_reasons(stats["steps"], name).most_common(3)
             console.print(
                 f"[yellow]note:[/] source {name!r} kept {c['kept']:,} of {c['input']:,} documents "
@@ -147,6 +149,13 @@ def print_summary(out: Path) -> None:
                 + escape('a rule profile may fit it better: [[data.sources]] profile = "docs", "prose" or "code"'),
                 highlight=False,
             )
+    quarantined = sum(c["quarantined"] for c in stats["sources"].values())
+    if quarantined:
+        console.print(
+            f"[yellow]note:[/] {quarantined:,} records were quarantined (unreadable or damaged input); each one, "
+            f"with its file, line and reason, is in {out / 'rejects'} (step = read)",
+            highlight=False,
+        )
 
 
 def quality_line(q: dict) -> str:

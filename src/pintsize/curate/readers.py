@@ -2,8 +2,11 @@
 
 Nothing a source holds crashes the run. A record that cannot become a document is quarantined
 (step "read") with one of these reasons, and with where it came from (`path`, `line` or `row`):
-malformed_json, not_an_object, invalid_utf8, missing_text_field, text_not_a_string, empty,
-too_large, binary, unreadable_file. Blank JSONL lines are not records and are skipped.
+malformed_json, not_an_object, invalid_utf8, lone_surrogate, missing_text_field, text_not_a_string,
+empty, too_large, binary, unreadable_file, not_gzip, corrupt_gzip, truncated_gzip, wrong_schema.
+Blank JSONL lines are not records and are skipped. A damaged file (a truncated or corrupt
+`.jsonl.gz`, a Parquet file without the text column) is one quarantined record naming the file and
+the line where the damage starts; every record read before it is kept, and the run goes on.
 
 Document ids are `<source>/<file relative to the source>:<line>` (JSONL), `...#<row>` (Parquet),
 `<source>/<file>` (text) or `<source>/<module>` (pydoc): unique and stable. A record's own
@@ -12,9 +15,9 @@ fields other than the text (its own `id` included) are kept in `meta`.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +58,16 @@ def _quarantine(doc_id: str, source: SourceConfig, text: str, reason: str, meta:
     return Removed(doc_id, source.name, text, meta, "read", reason)
 
 
+def _lone_surrogate(record: object) -> bool:
+    """JSON may escape half of a surrogate pair (`"\\ud800"`): Python decodes it into a str that
+    no UTF-8 writer (Parquet, the tokenizer) accepts."""
+    try:
+        json.dumps(record, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _from_record(record: object, doc_id: str, source: SourceConfig, where: dict, max_doc_bytes: int) -> Item:
     if not isinstance(record, dict):
         return _quarantine(doc_id, source, json.dumps(record, default=str)[:KEEP_CHARS], "not_an_object", where)
@@ -83,7 +96,7 @@ def _read_jsonl(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_bytes
     rel = _rel(path, base)
     compressed = path.name.endswith(".gz")
     try:
-        f = gzip.open(path, "rb") if compressed else open(path, "rb")
+        f = _GzipLines(path) if compressed else open(path, "rb")
     except OSError as e:
         yield _quarantine(f"{source.name}/{rel}", source, "", "unreadable_file", {"path": rel, "error": str(e)})
         return
@@ -114,7 +127,68 @@ def _read_jsonl(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_bytes
             except json.JSONDecodeError as e:
                 yield _quarantine(doc_id, source, line, "malformed_json", {**where, "error": str(e)})
                 continue
+            if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(record):
+                yield _quarantine(doc_id, source, line, "lone_surrogate", where)
+                continue
             yield _from_record(record, doc_id, source, where, max_doc_bytes)
+        if isinstance(f, _GzipLines) and f.damage:
+            reason, error = f.damage
+            where = {"path": rel, "line": line_no, "error": error}
+            yield _quarantine(f"{source.name}/{rel}:{line_no}", source, f.tail, reason, where)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a cheap pre-check: only such lines can hold one
+
+
+class _GzipLines:
+    """The lines of a gzip file, and how it is damaged, if it is.
+
+    Why not `gzip.open`: on a truncated file it raises EOFError from inside its read buffer and
+    loses the lines decompressed before the damage; zlib's streaming decoder hands out everything
+    it could decode (a corrupt stream loses only the chunk the damage is in). Concatenated gzip members (what `cat a.gz b.gz` makes) are read in turn."""
+
+    CHUNK = 1 << 14  # a corrupt chunk loses what it would have decoded: keep them small
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")
+        self.damage: tuple[str, str] | None = None  # (reason, error)
+        self.tail = ""  # the incomplete last line of a damaged file, kept for the rejects
+
+    def __enter__(self) -> "_GzipLines":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        decoder, pending, started = zlib.decompressobj(wbits=31), b"", False
+        head = self._file.read(2)
+        self._file.seek(0)
+        if head and head != b"\x1f\x8b":  # gzip's magic number
+            self.damage = ("not_gzip", f"the file starts with {head!r}, not gzip's magic number")
+            return
+        while True:
+            chunk = decoder.unused_data or self._file.read(self.CHUNK)
+            if decoder.unused_data:
+                decoder = zlib.decompressobj(wbits=31)
+            if not chunk:
+                break
+            try:
+                out = decoder.decompress(chunk)
+            except zlib.error as e:
+                self.damage = ("corrupt_gzip", str(e))
+                break
+            started = True
+            pending += out
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line + b"\n"
+        if self.damage is None and not decoder.eof and started:
+            self.damage = ("truncated_gzip", "the compressed stream ends before its end-of-stream marker")
+        if self.damage:  # the incomplete line the damage cut
+            self.tail = pending[:KEEP_CHARS].decode("utf-8", "replace")
+        elif pending:
+            yield pending
 
 
 def _read_parquet(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_bytes: int) -> Iterator[Item]:
@@ -124,6 +198,11 @@ def _read_parquet(spec: ShardSpec, base: Path, source: SourceConfig, max_doc_byt
     rel = _rel(path, base)
     try:
         pf = pq.ParquetFile(path)
+        columns = pf.schema_arrow.names
+        if source.text_field not in columns:
+            error = f"no column {source.text_field!r}; columns are {', '.join(map(repr, columns)) or 'none'}"
+            yield _quarantine(f"{source.name}/{rel}", source, "", "wrong_schema", {"path": rel, "error": error})
+            return
         groups = list(range(spec.start, spec.stop))
         row = sum(pf.metadata.row_group(i).num_rows for i in range(spec.start))
         batches = pf.iter_batches(row_groups=groups) if groups else iter(())

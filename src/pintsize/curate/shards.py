@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +46,41 @@ def source_files(source: SourceConfig) -> list[Path]:
     p = Path(os.path.expanduser(source.path or ""))
     if p.is_file():
         return [p]
-    candidates = p.rglob("*") if p.is_dir() else (Path(x) for x in glob.glob(str(p), recursive=True))
     exts = _EXTENSIONS.get(source.format)
-    files = sorted(
-        f for f in candidates if f.is_file() and not f.is_symlink() and (exts is None or f.name.endswith(exts))
-    )
+    files = _real_files(p.rglob("*") if p.is_dir() else _glob(str(p)), exts)
     if not files:
         wanted = f" ({', '.join(exts)})" if exts else ""
         raise DataError(f"[data] source {source.name!r}: no files{wanted} match {source.path!r}")
     return files
+
+
+def _glob(pattern: str) -> list[Path]:
+    """The paths a glob pattern matches, hidden names skipped as `glob.glob` does. pathlib's `**`
+    (like `rglob`) does not descend into symlinked directories, where `glob.glob` does: a link
+    loop (`a -> .`) made curation hang."""
+    parts = Path(pattern).parts
+    base = Path(_glob_base(pattern))
+    rest = parts[len(base.parts) :] if str(base) != "." else parts
+    if not rest:
+        return [base]
+    wants_hidden = any(x.startswith(".") for x in rest)
+    return [
+        f for f in base.glob(str(Path(*rest)))
+        if wants_hidden or not any(x.startswith(".") for x in f.relative_to(base).parts)
+    ]
+
+
+def _real_files(candidates: Iterable[Path], exts: tuple[str, ...] | None) -> list[Path]:
+    """Sorted regular files (symlinked files are skipped), each real file once: a pattern such as
+    `*/x.jsonl` can still reach one file through a directory link (the path without a link wins)."""
+    by_real: dict[Path, Path] = {}
+    for f in sorted(candidates):
+        if not f.is_file() or f.is_symlink() or (exts is not None and not f.name.endswith(exts)):
+            continue
+        real = f.resolve()
+        if real not in by_real or f.absolute() == real:  # prefer the path without a link in it
+            by_real[real] = f
+    return sorted(by_real.values())
 
 
 def _glob_base(pattern: str) -> str:

@@ -25,6 +25,29 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
 
 
+def sort_metadata_keys(path: Path) -> None:
+    """Make a safetensors file byte-reproducible: safetensors writes the `__metadata__` keys in
+    the order of a Rust hash map, which changes from one save to the next, so identical weights
+    hashed differently. The header is rewritten in place with the keys sorted (the same bytes,
+    reordered, so its length and every tensor offset stay)."""
+    import json
+    import struct
+
+    with open(path, "r+b") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(length)
+        header = json.loads(raw)
+        if "__metadata__" not in header:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        ordered = {"__metadata__": header.pop("__metadata__"), **header}
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > length:  # not the layout this was written for: leave the file as it is
+            return
+        f.seek(8)
+        f.write(text.ljust(length, b" "))
+
+
 def save_model(
     model: Llama | dict[str, torch.Tensor],
     config: ModelConfig,
@@ -39,6 +62,7 @@ def save_model(
         state.pop("lm_head.weight", None)
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "pintsize_model": config.name})
+    sort_metadata_keys(out_dir / WEIGHTS_FILE)
     (out_dir / CONFIG_FILE).write_text(config.model_dump_json(indent=2) + "\n")
     if tokenizer_dir is not None:
         dst = out_dir / TOKENIZER_DIR

@@ -20,6 +20,25 @@ def _stage_input(given: Path | None, default: Path, stage: str, option: str) -> 
     return path
 
 
+FORCE_OPT = typer.Option(False, "--force", help="train again from step 0 even where a finished artifact exists")
+
+
+def already_finished(out: Path, stage: str, force: bool) -> bool:
+    """A finished artifact at `out` is not trained again (days at full size) unless --force says
+    so: what `pintsize run` does with an unchanged stage. Says so, and how to redo it."""
+    from pintsize.artifacts import MANIFEST, inputs_unchanged
+
+    if force or not (out / MANIFEST).is_file():
+        return False
+    changed = "" if inputs_unchanged(out) else " (its recorded inputs have changed since)"
+    console.print(
+        f"{out} is a finished {stage} artifact{changed}: nothing to do. "
+        f"`pintsize {stage} ... --force` trains it again from step 0; --out trains elsewhere.",
+        highlight=False,
+    )
+    return True
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
@@ -28,6 +47,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)"),
         out: Path = typer.Option(None, "--out", help="output directory (default: the run's pretrain/)"),
         device: str = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)"),
+        force: bool = FORCE_OPT,
     ) -> None:
         """Pretrain the model on packed shards; rerun the same command to resume after a crash.
 
@@ -40,6 +60,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         shards = _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards")
         tokenizer = _stage_input(tokenizer, stage_dir(recipe, "tokenizer"), "tokenizer", "--tokenizer")
         out = out or recipe.stage_dir("pretrain")
+        if already_finished(out, "pretrain", force):
+            return
         result = run_pretrain(recipe, shards, tokenizer, out, device=device)
         if os.environ.get("RANK", "0") == "0":
             print_summary(result)

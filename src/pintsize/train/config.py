@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pintsize.config_base import Section
+
+# More optimizer steps than any run could take (and than itertools.islice accepts): a typo.
+MAX_STEPS = 10**10
 
 
 class OptimizerConfig(Section):
@@ -43,7 +46,23 @@ class TrainConfig(Section):
     spike_threshold: float = Field(3.0, gt=1, description="skip a step whose loss exceeds this multiple of the running mean")
     max_bad_steps: int = Field(5, gt=0, description="consecutive skipped steps before the run stops")
     init_from: str | None = Field(None, description="a model or checkpoint dir to start from (context extension, fine-tuning)")
-    seed: int = 1234
+    seed: int = Field(1234, ge=0, lt=2**63, description="0 <= seed < 2**63 (what torch.manual_seed accepts on every rank)")
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> "TrainConfig":
+        """What the trainer would reject only after curation, tokenizer and pack have run."""
+        per_pass = self.seq_len * self.micro_batch_size
+        if self.global_batch_tokens % per_pass:
+            raise ValueError(
+                f"global_batch_tokens ({self.global_batch_tokens:,}) must be a multiple of seq_len x micro_batch_size "
+                f"({self.seq_len} x {self.micro_batch_size} = {per_pass:,}); under torchrun, of seq_len x "
+                f"micro_batch_size x the number of processes"
+            )
+        steps = self.max_steps or (-(-self.max_tokens // self.global_batch_tokens) if self.max_tokens else 0)
+        if steps > MAX_STEPS:
+            key = "max_steps" if self.max_steps else "max_tokens"
+            raise ValueError(f"{key} makes a run of {steps:,} steps; at most {MAX_STEPS:,} steps are allowed")
+        return self
 
 
 class PretrainConfig(TrainConfig):
@@ -65,3 +84,25 @@ class DPOConfig(TrainConfig):
     reference: Literal["frozen", "cached"] = "cached"
     truncation: Literal["truncate", "drop"] = Field("truncate", description="a pair longer than seq_len: cut its replies, or skip it")
     val_fraction: float = Field(0.05, ge=0, lt=1, description="share of pairs held out for reward margin and accuracy")
+
+
+def check_seq_len_fits(recipe) -> None:
+    """Each training section's seq_len against the context of the model it trains, where the
+    recipe says which model that is: a recipe that sets [model] or [pretrain] trains the chain
+    from its own model (not with an init_from or a reused artifact, and not a recipe that only
+    fine-tunes a model named on the command line: that model's context is checked when the
+    stage starts)."""
+    if not recipe.model_fields_set & {"model", "pretrain"}:
+        return
+    block = recipe.model.resolve().block_size
+    reused = recipe.run.reuse
+    starts = {"pretrain": True, "sft": not reused.keys() & {"pretrain"}, "dpo": not reused.keys() & {"pretrain", "sft"}}
+    for section, from_recipe_model in starts.items():
+        config = getattr(recipe, section)
+        if config is None or config.init_from or not from_recipe_model:
+            continue
+        if config.seq_len > block:
+            raise ValueError(
+                f"[{section}].seq_len ({config.seq_len:,}) is longer than the model's block_size ({block:,}): "
+                f"lower it or raise [model].block_size"
+            )

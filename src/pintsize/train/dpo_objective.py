@@ -66,6 +66,8 @@ class DPOObjective:
     sums, which the engine logs as means over pairs: `reward_margin`, `accuracy` (the share of
     pairs whose chosen reply gets the higher reward), `chosen_reward` and `rejected_reward`."""
 
+    unit = "pairs"  # what `units()` counts: the console says "validation loss ... on N pairs"
+
     def __init__(self, beta: float, reference: Callable[[dict], torch.Tensor] | None = None):
         self.beta = beta
         self.reference = reference

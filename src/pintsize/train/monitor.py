@@ -8,6 +8,7 @@ MFU = tokens/s x FLOPs per token / (peak FLOP/s x devices), with FLOPs per token
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -61,12 +62,43 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
+def strict_json_record(record: dict) -> dict:
+    """A record that strict JSON parsers (jq, JavaScript's JSON.parse) read: a NaN or infinite
+    value becomes null, and `nonfinite` says what it was, e.g. {"loss": null, "nonfinite":
+    {"loss": "nan"}}."""
+    nonfinite = {k: str(v) for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)}
+    if not nonfinite:
+        return record
+    return {**{k: None if k in nonfinite else v for k, v in record.items()}, "nonfinite": nonfinite}
+
+
 def _named(metrics: dict[str, float], prefix: str, record: dict) -> dict[str, float]:
     """The objective's metrics under their record keys, which must not replace the engine's own."""
     named = {prefix + name: value for name, value in metrics.items()}
     if clash := sorted(named.keys() & record.keys()):
         raise ValueError(f"objective metrics {clash} would overwrite the engine's own keys in {METRICS_FILE}")
     return named
+
+
+class Stamp:
+    """When the device had done the work queued so far: a CUDA event (it times the device, not
+    the host, which runs a step ahead), or the host's clock where the host computes each step
+    itself (CPU). Throughput is measured between two stamps: stamping when a step's result is
+    read was wrong, since the host reads step N after computing N + 1, except right before a
+    checkpoint or validation, which made every such step look hundreds of times faster."""
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.event = None
+        if device is not None and device.type == "cuda":
+            self.event = torch.cuda.Event(enable_timing=True)
+            self.event.record()
+        self.host = time.perf_counter()
+
+    def seconds_since(self, earlier: "Stamp") -> float:
+        if self.event is not None and earlier.event is not None:
+            self.event.synchronize()
+            return earlier.event.elapsed_time(self.event) / 1000
+        return self.host - earlier.host
 
 
 class Monitor:
@@ -89,7 +121,7 @@ class Monitor:
         self.console = console or Console(stderr=True)
         self._losses: list[float] = []
         self._metric_values: dict[str, list[float]] = {}  # the objective's metrics over the logging interval
-        self._interval_start = (time.perf_counter(), start_step)
+        self._interval_start = (Stamp(env.device), start_step)
         self._last_rate = (0.0, None)
         if not env.is_main:
             return
@@ -117,15 +149,16 @@ class Monitor:
         self._progress.start()
 
     def _write(self, record: dict) -> None:
-        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.write(json.dumps(strict_json_record(record), allow_nan=False) + "\n")
         self._metrics.flush()
 
     def step(
         self, step: int, loss: float | None, lr: float, grad_norm: float, log: bool,
-        metrics: dict[str, float] | None = None,
+        metrics: dict[str, float] | None = None, done: Stamp | None = None,
     ) -> None:
         """Record one optimizer step (loss None: skipped); every `log` step writes the interval's
-        mean loss and the mean of each objective metric (`metrics`, per unit), over the same steps."""
+        mean loss and the mean of each objective metric (`metrics`, per unit), over the same steps.
+        `done` stamps when the step's work was finished (default: now)."""
         if loss is not None:
             self._losses.append(loss)
             for name, value in (metrics or {}).items():
@@ -135,10 +168,10 @@ class Monitor:
         self._progress.update(self._task, completed=step)
         if not log:
             return
-        now = time.perf_counter()
+        done = done or Stamp(self.env.device)
         t0, s0 = self._interval_start
-        tokens_per_s = (step - s0) * self.tokens_per_step / max(now - t0, 1e-9)
-        self.restart_clock(step)
+        tokens_per_s = (step - s0) * self.tokens_per_step / max(done.seconds_since(t0), 1e-9)
+        self._interval_start = (done, step)
         mfu = tokens_per_s * self.flops_per_token / self.peak_total if self.peak_total else None
         mean_loss = sum(self._losses) / len(self._losses) if self._losses else None
         self._losses.clear()
@@ -166,10 +199,11 @@ class Monitor:
             self.console.print(f"step {step}/{self.total_steps}  {stats}", highlight=False)
 
     def restart_clock(self, step: int) -> None:
-        """Throughput counts training only: the clock restarts after validation and checkpoints."""
-        self._interval_start = (time.perf_counter(), step)
+        """Throughput counts training only: the clock restarts after validation and checkpoints
+        (with nothing queued on the device then)."""
+        self._interval_start = (Stamp(self.env.device), step)
 
-    def validation(self, step: int, loss: float, tokens: int, metrics: dict[str, float] | None = None) -> None:
+    def validation(self, step: int, loss: float, tokens: int, metrics: dict[str, float] | None = None, unit: str = "tokens") -> None:
         """The validation pass's mean loss over `tokens` units and the objective's metrics (per
         unit), written as `val_loss`, `val_tokens` and `val_<name>`."""
         if not self.env.is_main:
@@ -181,7 +215,7 @@ class Monitor:
         for name, value in metrics.items():
             self._tb.add_scalar(f"val/{name}", value, step)
         extra = "".join(f"  {name} {value:.4f}" for name, value in metrics.items())
-        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} tokens{extra}", highlight=False)
+        self.console.print(f"step {step}: validation loss {loss:.4f} on {tokens:,} {unit}{extra}", highlight=False)
 
     def event(self, step: int, event: str, **fields) -> None:
         """Something a reader of the log must see: a skipped step, a resume, the end of the data."""

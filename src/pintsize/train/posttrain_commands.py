@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pintsize.errors import PintsizeError
+from pintsize.train.commands import FORCE_OPT, already_finished
 
 console = Console(stderr=True)
 
@@ -37,7 +38,7 @@ def summary_table(artifact: Path, title: str) -> Table:
     return table
 
 
-def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, device: str | None) -> None:
+def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, device: str | None, force: bool = False) -> None:
     from pintsize.recipe import load_recipe
 
     recipe = load_recipe(recipe_file)
@@ -47,6 +48,8 @@ def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, 
 
     model = model or start_model(recipe, section)  # checked (and named in the error) by the stage
     out = out or recipe.stage_dir(section)
+    if already_finished(out, section, force):
+        return
     if section == "sft":
         from pintsize.train.sft import run_sft as run
     else:
@@ -71,13 +74,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         ),
         out: Path = OUT_OPT,
         device: str = DEVICE_OPT,
+        force: bool = FORCE_OPT,
     ) -> None:
         """Instruction-tune a model on chat data, with the loss on the assistant's tokens only.
 
         Data: \\[sft].data lists JSONL/Parquet files or folders (messages, ShareGPT or Alpaca) or
         builtin:docs-chat. Rerun the same command to resume after a crash. Several devices:
         torchrun --nproc_per_node N -m pintsize sft RECIPE (FSDP2)."""
-        _run("sft", recipe_file, model, out, device)
+        _run("sft", recipe_file, model, out, device, force)
 
     @app.command("dpo")
     def dpo_cmd(
@@ -89,10 +93,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         ),
         out: Path = OUT_OPT,
         device: str = DEVICE_OPT,
+        force: bool = FORCE_OPT,
     ) -> None:
         """Align a model on preference pairs with DPO (sigmoid loss, beta from the recipe).
 
         Data: \\[dpo].data lists JSONL/Parquet files or folders with prompt/chosen/rejected (strings
         or messages) or builtin:docs-preferences. Rerun the same command to resume after a crash.
         Several devices: torchrun --nproc_per_node N -m pintsize dpo RECIPE (FSDP2)."""
-        _run("dpo", recipe_file, model, out, device)
+        _run("dpo", recipe_file, model, out, device, force)

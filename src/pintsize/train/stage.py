@@ -23,6 +23,7 @@ from pintsize.model.info import flops_per_token
 from pintsize.model.llama import Llama
 from pintsize.train.config import TrainConfig
 from pintsize.train.distributed import DistEnv, init_distributed
+from pintsize.train.guard import TrainingDiverged
 from pintsize.train.objective import Objective
 from pintsize.train.trainer import Trainer, TrainData, total_steps
 
@@ -94,6 +95,7 @@ def run_training_stage(stage: TrainingStage, device: str | None = None) -> Path:
         )
         trainer.fit()
         weights = trainer.full_model_state()
+        check_finite(weights, trainer, env)
         if env.is_main:
             save_model(weights, stage.model_config, writer.dir / MODEL_DIR, tokenizer_dir=stage.tokenizer_dir)
             writer.stats.update(stage.stats)
@@ -101,3 +103,17 @@ def run_training_stage(stage: TrainingStage, device: str | None = None) -> Path:
             writer.stats["params"] = stage.model_config.num_params()
     env.barrier()
     return stage.out
+
+
+def check_finite(weights: dict[str, torch.Tensor], trainer: Trainer, env: DistEnv) -> None:
+    """A model with NaN or infinite weights is never published as a finished artifact (rank 0
+    holds the gathered weights; every rank learns the verdict)."""
+    bad = next((name for name, t in weights.items() if not torch.isfinite(t).all()), None)
+    if env.all_true(bad is None):
+        return
+    step = trainer.first_nonfinite_step
+    first = f"the loss or gradient norm was first non-finite at step {step}" if step else "no step had a non-finite loss"
+    raise TrainingDiverged(
+        f"[{trainer.section}]: the trained weights are not finite (e.g. {bad or 'on rank 0'}); {first}. Nothing was "
+        f"published. Check [{trainer.section}.optimizer] (lr, grad_clip): changing it starts the run afresh."
+    )

@@ -27,7 +27,7 @@ from pintsize.train.checkpoint import CheckpointManager
 from pintsize.train.config import TrainConfig
 from pintsize.train.distributed import DistEnv
 from pintsize.train.guard import DivergenceGuard, TrainingDiverged
-from pintsize.train.monitor import Monitor
+from pintsize.train.monitor import Monitor, Stamp
 from pintsize.train.objective import Objective
 from pintsize.train.optim import build_optimizer
 from pintsize.train.parallelize import autocast_context, parallelize, resolve_precision
@@ -73,6 +73,7 @@ class StepResult:
     lr: float
     skipped: str = ""  # why the divergence guard skipped the update; empty when applied
     metrics: dict[str, float] = field(default_factory=dict)
+    done: Stamp | None = None  # when the device finished the step
 
 
 @dataclass
@@ -83,6 +84,7 @@ class PendingStep:
     lr: float
     names: list[str]  # "loss", then the objective's metrics
     values: Callable[[], list[float]]
+    done: Stamp | None = None  # when the device finished the step (for throughput)
 
 
 def _to_host(values: torch.Tensor) -> Callable[[], list[float]]:
@@ -142,6 +144,7 @@ class Trainer:
         self.step = self.start_step = 0
         self.t0 = time.perf_counter()  # reset by fit: the summary's throughput is this session's
         self.skipped_steps = 0
+        self.first_nonfinite_step: int | None = None  # named when the final weights are not finite
         self.last_loss: float | None = None
         self.last_val_loss: float | None = None
 
@@ -199,19 +202,21 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         values = torch.cat([means, torch.stack([grad_norm, bad, recent_mean])])
-        return PendingStep(self.step, lr, list(totals), _to_host(values))
+        return PendingStep(self.step, lr, list(totals), _to_host(values), Stamp(self.env.device))
 
     def finish(self, pending: PendingStep) -> StepResult:
         """Wait for a launched step, let the guard log its verdict (and stop a diverging run)."""
         *means, grad_norm, bad, recent_mean = pending.values()
         loss = means[0]
+        if self.first_nonfinite_step is None and not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            self.first_nonfinite_step = pending.step
         reason = self.guard.record(pending.step, loss, grad_norm, bool(bad), recent_mean)
         if reason:
             self.skipped_steps += 1
         else:
             self.last_loss = loss
         metrics = dict(zip(pending.names[1:], means[1:]))
-        return StepResult(pending.step, loss, grad_norm, pending.lr, reason, metrics)
+        return StepResult(pending.step, loss, grad_norm, pending.lr, reason, metrics, pending.done)
 
     def train_step(self, micro_batches: list[dict]) -> StepResult:
         """One step, waited for."""
@@ -301,6 +306,7 @@ class Trainer:
         self.step = state["step"]
         self.skipped_steps = state["skipped_steps"]
         self.last_loss, self.last_val_loss = state["last_loss"], state["last_val_loss"]
+        self.first_nonfinite_step = state.get("first_nonfinite_step")
         self.guard.load_state_dict(state["guard"])
         if self.train_data is not None:
             self.train_data.load_state_dict(data_state)
@@ -309,6 +315,7 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         state = {
             "skipped_steps": self.skipped_steps,
+            "first_nonfinite_step": self.first_nonfinite_step,
             "last_loss": self.last_loss,
             "last_val_loss": self.last_val_loss,
             "guard": self.guard.state_dict(),
@@ -390,7 +397,7 @@ class Trainer:
 
     def _report(self, r: StepResult, monitor: Monitor) -> None:
         log = r.step % self.config.log_every == 0 or r.step == self.total_steps
-        monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics)
+        monitor.step(r.step, None if r.skipped else r.loss, r.lr, r.grad_norm, log, r.metrics, r.done)
         if r.skipped:
             monitor.event(r.step, "skipped step", reason=r.skipped, loss=r.loss, grad_norm=r.grad_norm)
 
@@ -405,7 +412,7 @@ class Trainer:
     def _validate(self, monitor: Monitor) -> None:
         result = self.validate()
         if result is not None:
-            monitor.validation(self.step, *result)
+            monitor.validation(self.step, *result, unit=getattr(self.objective, "unit", "tokens"))
 
     # ------------------------------------------------------------ results
 
