@@ -117,3 +117,18 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         model = import_gguf_artifact(file, out)
         console.print(f"[green]imported[/] {file} -> {out} ({model.num_params():,} parameters)")
+
+    @app.command("prune")
+    def prune_cmd(
+        model: Path = typer.Argument(..., help="a pintsize model directory (or a training stage's artifact holding one)"),
+        out: Path = typer.Argument(..., help="output model directory"),
+        target: str = typer.Option(..., help="a parameter count (70M), a named config (tiny), or fields: n_layer=24,d_ff=768"),
+        calibration: Path = typer.Option(..., help="a shards directory (train split) or a .jsonl/text corpus"),
+        calib_tokens: int = typer.Option(65536, help="calibration tokens to score importance on"),
+        seq_len: int = typer.Option(512, help="calibration sequence length"),
+    ) -> None:
+        """Structured pruning by Minitron's activation importance: width (d_ff, heads by GQA group, d_model) and depth."""
+        from pintsize.model.prune import describe, prune_artifact
+
+        before, after = prune_artifact(model, out, target, calibration, calib_tokens, seq_len)
+        console.print(f"[green]pruned[/] {describe(before.config)} -> {describe(after.config)}: {out}")
