@@ -28,3 +28,17 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         counts = transfer_tokenizer(model, new_tokenizer, out, TransferConfig(init=init, fallback=fallback, seed=seed), corpus)
         console.print(f"[green]wrote[/] {out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+
+    @group.command("extend")
+    def extend_cmd(
+        tokenizer: Path = typer.Argument(..., help="a BPE tokenizer (tokenizer or model artifact)"),
+        corpus: Path = typer.Argument(..., help="the new text: a corpus artifact, or Parquet/JSONL files with a 'text' column"),
+        out: Path = typer.Argument(..., help="output tokenizer directory"),
+        add: int = typer.Option(..., "--add", help="how many tokens to learn and append"),
+        max_docs_per_source: int = typer.Option(None, help="learn from at most this many documents of each source"),
+    ) -> None:
+        """Append ADD BPE tokens learned on CORPUS to TOKENIZER; every old id and merge stays as it is."""
+        from pintsize.tokenizer.extend import extend_tokenizer
+
+        stats = extend_tokenizer(tokenizer, corpus, out, add, max_docs_per_source)
+        console.print(f"[green]wrote[/] {out}: {stats['added']:,} tokens added, {stats['vocab_size']:,} in all")
