@@ -58,7 +58,7 @@ def main() -> None:
         held = [t[: a.held_chars] for t in texts[a.train_pages :]]
         train_jsonl.write_text("".join(json.dumps({"text": t, "source": "manpages-de"}) + "\n" for t in texts[: a.train_pages]))
         (work / "de-held.json").write_text(json.dumps(held))
-    held_de = json.loads((work / "de-held.json").read_text())
+    held_de = [t[: a.held_chars] for t in json.loads((work / "de-held.json").read_text())][: a.held_docs]
     held_en = [d["text"][: a.held_chars] for d in pydoc_documents(limit=200)[-a.held_docs :]]
     train_de = [json.loads(l)["text"] for l in train_jsonl.read_text().splitlines()]
     tok_dir = work / "de-tokenizer"
