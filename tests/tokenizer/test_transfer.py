@@ -127,3 +127,10 @@ def test_transferred_model_loads_chats_and_generates(tmp_path, bpe_dir, new_tok)
     assert tok.convert_tokens_to_ids("<|im_start|>") in ids
     out = list(generate_tokens(m, list(ids), SamplingParams(max_new_tokens=5), len(tok)))
     assert len(out) == 5 and all(0 <= t < len(tok) for t in out)
+
+
+def test_model_smaller_than_its_tokenizer_is_one_line(tmp_path, bpe_dir, new_tok):
+    cfg = ModelConfig(name="t", vocab_size=64, n_layer=1, d_model=32, n_head=2, n_kv_head=2, d_ff=64, block_size=64)
+    model = save_model(Llama(cfg), cfg, tmp_path / "m", tokenizer_dir=bpe_dir)
+    with pytest.raises(PintsizeError, match=r"the tokenizer has 1024 tokens but the model has 64 embedding rows"):
+        transfer_tokenizer(model, new_tok, tmp_path / "out", TransferConfig())
