@@ -43,6 +43,7 @@ for _name, _help in GROUPS.items():
 COMMAND_MODULES = (
     "pintsize.model.commands",
     "pintsize.tokenizer.commands",
+    "pintsize.tokenizer.adapt_commands",
     "pintsize.data.commands",
     "pintsize.curate.commands",
     "pintsize.train.commands",

@@ -1,0 +1,120 @@
+"""Adapting SmolLM2-135M to German with a new tokenizer: random vs mean (FVT) vs focus (FOCUS).
+
+German: Debian's translated manpages (`apt-get download manpages-de; dpkg-deb -x ...`), rendered
+with groff; pages split by file into train (tokenizer, FOCUS's static embeddings, the tiny
+training budget) and held-out. Old domain: the stdlib documentation (English).
+Prints a table and writes JSON; bits per byte are comparable across tokenizers.
+
+    python benchmarks/adapt_language.py --model /tmp/smol17 --manpages /tmp/de17/x/usr/share/man/de --work /tmp/adapt17
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+
+def render(page: Path) -> str:
+    out = subprocess.run(["groff", "-k", "-Tutf8", "-man", "-P", "-cbou"], input=subprocess.run(
+        ["zcat", str(page)], capture_output=True).stdout, capture_output=True).stdout.decode("utf-8", "replace")
+    return "\n".join(l.strip() for l in out.splitlines() if l.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--manpages", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--train-pages", type=int, default=250)
+    ap.add_argument("--held-docs", type=int, default=8)
+    ap.add_argument("--held-chars", type=int, default=1200)
+    ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    from pintsize.data.pydoc_corpus import pydoc_documents
+    from pintsize.eval.perplexity import evaluate_perplexity
+    from pintsize.model.checkpoint import load_model
+    from pintsize.tokenizer.load import load_tokenizer
+    from pintsize.tokenizer.train import train_tokenizer
+    from pintsize.tokenizer.transfer import TransferConfig, transfer_tokenizer
+
+    pages = sorted(Path(a.manpages).glob("man1/*.gz"))
+    train_jsonl = work / "de-train.jsonl"
+    if not train_jsonl.exists():
+        texts = [render(p) for p in pages[: a.train_pages + a.held_docs]]
+        held = [t[: a.held_chars] for t in texts[a.train_pages :]]
+        train_jsonl.write_text("".join(json.dumps({"text": t, "source": "manpages-de"}) + "\n" for t in texts[: a.train_pages]))
+        (work / "de-held.json").write_text(json.dumps(held))
+    held_de = [t[: a.held_chars] for t in json.loads((work / "de-held.json").read_text())][: a.held_docs]
+    held_en = [d["text"][: a.held_chars] for d in pydoc_documents(limit=200)[-a.held_docs :]]
+    train_de = [json.loads(l)["text"] for l in train_jsonl.read_text().splitlines()]
+    tok_dir = work / "de-tokenizer"
+    if not tok_dir.exists():
+        train_tokenizer(train_jsonl, tok_dir, a.vocab)
+
+    def bpb(model, tok, texts):
+        return evaluate_perplexity(model.eval(), tok, texts, seq_len=a.seq, stride=a.seq, batch_size=4).bits_per_byte
+
+    def tokens_per_byte(tok, texts):
+        return sum(len(tok.encode(t, add_special_tokens=False)) for t in texts) / sum(len(t.encode()) for t in texts)
+
+    old_tok, new_tok = load_tokenizer(a.model), load_tokenizer(tok_dir)
+    rows, t0 = [], time.time()
+    result = {"tokens_per_byte": {"old": tokens_per_byte(old_tok, held_de), "new": tokens_per_byte(new_tok, held_de)},
+              "tokens_per_byte_en": {"old": tokens_per_byte(old_tok, held_en), "new": tokens_per_byte(new_tok, held_en)}}
+    base = load_model(a.model)
+    rows.append({"init": "original tokenizer", "steps": 0, "de_bpb": bpb(base, old_tok, held_de), "en_bpb": bpb(base, old_tok, held_en)})
+    print(rows[-1], f"{time.time() - t0:.0f}s", flush=True)
+    del base
+
+    # the training stream: German train text under the new tokenizer, cut into fixed blocks
+    stream = [i for t in train_de for i in [new_tok.bos_token_id, *new_tok.encode(t, add_special_tokens=False)]]
+    blocks = torch.tensor(stream[: (len(stream) // (a.seq + 1)) * (a.seq + 1)]).view(-1, a.seq + 1)
+    for init in ("random", "mean", "focus"):
+        out = work / f"smol-{init}"
+        if not out.exists():
+            counts = transfer_tokenizer(a.model, tok_dir, out, TransferConfig(init=init), corpus=train_jsonl if init == "focus" else None)
+            print(init, counts, flush=True)
+        model = load_model(out)
+        row0 = {"init": init, "steps": 0, "de_bpb": bpb(model, new_tok, held_de), "en_bpb": bpb(model, new_tok, held_en)}
+        rows.append(row0)
+        print(row0, f"{time.time() - t0:.0f}s", flush=True)
+        # phase 1 of the recipe (embeddings warm-up): only the (tied) embedding matrix trains
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.tok_emb.weight.requires_grad_(True)
+        opt = torch.optim.AdamW([model.tok_emb.weight], lr=a.lr, weight_decay=0.0)
+        model.train()
+        g = torch.Generator().manual_seed(0)
+        for step in range(a.steps):
+            batch = blocks[torch.randint(len(blocks), (a.batch,), generator=g)]
+            loss = F.cross_entropy(model(batch[:, :-1]).flatten(0, 1)[:, : len(new_tok)], batch[:, 1:].flatten())
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        rows.append({"init": init, "steps": a.steps, "de_bpb": bpb(model, new_tok, held_de), "en_bpb": bpb(model, new_tok, held_en)})
+        print(rows[-1], f"{time.time() - t0:.0f}s", flush=True)
+        del model, opt
+    result.update(rows=rows, budget_tokens=a.steps * a.batch * a.seq, args=vars(a), wall_s=time.time() - t0)
+    (work / "adapt_language.json").write_text(json.dumps(result, indent=2))
+    print(f"\n| init | steps | held-out German bits/byte | English (stdlib docs) bits/byte |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['init']} | {r['steps']} | {r['de_bpb']:.3f} | {r['en_bpb']:.3f} |")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
