@@ -8,7 +8,6 @@ data is missing. Only stages planned to run are checked.
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -38,12 +37,12 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
             check(lambda: resolve_model_dir(path, role))
 
     if "quality" in running:
-        from pintsize.pipeline.quality_stage import BUILTIN_PYDOC
+        from pintsize.pipeline.quality_stage import BUILTIN_PYDOC, glob_existing
 
         q = recipe.quality_model
         for field, entries in (("positives", q.positives), ("negatives", q.negatives), ("labels", q.labels)):
             for entry in entries:
-                if entry != BUILTIN_PYDOC and not glob.glob(entry, recursive=True):
+                if entry != BUILTIN_PYDOC and not glob_existing(entry):
                     problems.append(f"[quality_model].{field}: nothing matches {entry!r}")
     if "curate" in running:
         from pintsize.curate.shards import source_files

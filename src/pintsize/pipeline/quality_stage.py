@@ -29,6 +29,12 @@ class QualityModelConfig(Section):
     seed: int = 0
 
 
+def glob_existing(pattern: str) -> list[str]:
+    """The paths a glob matches, sorted, without dangling symlinks: glob lists those too (/etc
+    has some), and a pattern means "the files that are there"."""
+    return [m for m in sorted(glob.glob(pattern, recursive=True)) if Path(m).exists()]
+
+
 def expand(entries: list[str], section: str) -> list[Path]:
     """Paths for the entries: globs expanded (sorted, so the training set is deterministic)."""
     paths: list[Path] = []
@@ -38,7 +44,7 @@ def expand(entries: list[str], section: str) -> list[Path]:
 
             paths.append(write_pydoc_corpus())
             continue
-        matches = sorted(glob.glob(entry, recursive=True)) if glob.has_magic(entry) else [entry]
+        matches = glob_existing(entry) if glob.has_magic(entry) else [entry]
         if not matches or not Path(matches[0]).exists():
             where = section if section.startswith("--") else f"[quality_model].{section}"  # a CLI flag or a recipe field
             raise PintsizeError(f"{where}: nothing matches {entry!r}")
