@@ -9,6 +9,7 @@ for the stdlib documentation (the embedded expository corpus).
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -30,9 +31,9 @@ class QualityModelConfig(Section):
 
 
 def glob_existing(pattern: str) -> list[str]:
-    """The paths a glob matches, sorted, without dangling symlinks: glob lists those too (/etc
-    has some), and a pattern means "the files that are there"."""
-    return [m for m in sorted(glob.glob(pattern, recursive=True)) if Path(m).exists()]
+    """The paths a glob matches, sorted, without dangling symlinks or files this user may not
+    read: glob lists those too (/etc has both), and a pattern means "the files that are there"."""
+    return [m for m in sorted(glob.glob(pattern, recursive=True)) if Path(m).exists() and os.access(m, os.R_OK)]
 
 
 def expand(entries: list[str], section: str) -> list[Path]:
