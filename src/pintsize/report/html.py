@@ -11,9 +11,10 @@ import html
 import json
 from pathlib import Path
 
-from pintsize.artifacts import MANIFEST, atomic_write_text, lineage
+from pintsize.artifacts import MANIFEST, atomic_write_text
 from pintsize.errors import PintsizeError
 from pintsize.report import sections
+from pintsize.report.lineage_section import lineage_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -28,6 +29,7 @@ table{border-collapse:collapse;width:100%;font-size:14px} th,td{text-align:left;
 th{background:#fafbfc;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%} pre{white-space:pre-wrap;background:#f3f4f7;border-radius:6px;padding:10px;font-size:13px;margin:6px 0}
 code{font-size:13px} .ok{color:#17803d} .bad{color:#b42318} .muted{color:#5b6475}
+details summary{cursor:pointer;color:#2a5bd7} details table{margin-top:6px;font-size:12px}
 """
 
 
@@ -45,7 +47,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         sections.tokenizer(dirs),
         sections.training(dirs),
         sections.evaluation(dirs),
-        _lineage(dirs, run_dir),
+        lineage_section(dirs, run_dir),
     ]
     body = "\n".join(p for p in parts if p)
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -76,33 +78,3 @@ def stage_dirs(run_dir: Path) -> dict[str, Path]:
             path = Path(value["path"])  # an artifact, or a file or folder inside one (a model under pretrain/)
             queue += [p for p in (path, *path.parents) if (p / MANIFEST).is_file()][:1]
     return found
-
-
-def _lineage(dirs: dict[str, Path], run_dir: Path) -> str:
-    from pintsize.pipeline.stages import STAGES
-
-    order = [s.name for s in STAGES]
-    rows = []
-    for stage, stage_dir in sorted(dirs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
-        m = json.loads((stage_dir / MANIFEST).read_text())
-        name = html.escape(stage)
-        if run_dir.resolve() not in stage_dir.resolve().parents:
-            name += f" <span class='muted'>(another run's: <code>{html.escape(str(stage_dir))}</code>)</span>"
-        inputs = ", ".join(
-            f"{html.escape(k)} <code>{html.escape(v['hash'][:10])}</code>" for k, v in m.get("inputs", {}).items()
-        )
-        code = m.get("code", {})
-        rev = code.get("git_commit", "")[:10] + (" (dirty)" if code.get("git_dirty") else "")
-        stale = [n for n in lineage(stage_dir) if n.get("unchanged") is False]
-        state = "<span class='bad'>inputs changed since</span>" if stale else "<span class='ok'>current</span>"
-        rows.append(
-            f"<tr><td>{name}</td><td><code>{m['content_hash'][:12]}</code></td><td>{inputs or '—'}</td>"
-            f"<td>{html.escape(code.get('pintsize', ''))} {html.escape(rev)}</td><td class='num'>{m.get('seconds', 0):.1f}s</td>"
-            f"<td>{html.escape(m.get('finished', ''))}</td><td>{state}</td></tr>"
-        )
-    if not rows:
-        return ""
-    return (
-        "<h2>Lineage</h2><div class='card'><table><tr><th>stage</th><th>content</th><th>inputs (content hash)</th>"
-        "<th>code</th><th>time</th><th>finished</th><th>status</th></tr>" + "".join(rows) + "</table></div>"
-    )

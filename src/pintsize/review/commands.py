@@ -93,6 +93,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         seed: int = SEED,
         session_hours: float = typer.Option(12.0, min=0.01, help="how long a sign-in lasts"),
         lease_minutes: float = typer.Option(15.0, min=0.1, help="how long a shown document stays reserved for its reviewer"),
+        max_request_bytes: int = typer.Option(
+            64 * 1024, min=1, help="a request body larger than this is refused with 413 before it is read in full (default 64 KiB)"
+        ),
         llm_labels: Path = LLM_LABELS,
     ) -> None:
         """Run the review web app. An empty queue is first filled from CORPUS with the sampling options."""
@@ -114,7 +117,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             _import_llm_labels(db, llm_labels)
         if not any(r["active"] for r in list_reviewers(db)):
             console.print(f"[yellow]no reviewers yet:[/] pintsize review add-reviewer NAME --db {db_path}")
-        app_ = create_app(db, ServerConfig(session_hours=session_hours, lease_minutes=lease_minutes))
+        app_ = create_app(db, ServerConfig(session_hours=session_hours, lease_minutes=lease_minutes, max_request_bytes=max_request_bytes))
         console.print(f"[green]review app[/] on http://{host}:{port}/  (database {db_path}; Ctrl-C stops)")
         uvicorn.run(app_, host=host, port=port, log_level="warning")
 

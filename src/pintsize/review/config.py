@@ -31,3 +31,5 @@ class ServerConfig(Section):
 
     session_hours: float = Field(12.0, gt=0, description="how long a sign-in lasts")
     lease_minutes: float = Field(15.0, gt=0, description="how long a shown document stays reserved for its reviewer")
+    # The largest valid body (a label with a 2,000-character note, every character \u-escaped) is about 12 KB.
+    max_request_bytes: int = Field(64 * 1024, gt=0, description="a larger request body is refused with 413 before it is parsed")

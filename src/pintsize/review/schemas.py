@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from pintsize.http_body import json_int
+
 DocId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
@@ -21,7 +23,7 @@ class SignIn(_Body):
 class LabelIn(_Body):
     doc_id: DocId
     decision: Literal["accept", "reject"]
-    educational_value: int = Field(ge=0, le=5, description="0 = no educational value, 5 = outstanding")
+    educational_value: json_int(ge=0, le=5) = Field(description="0 = no educational value, 5 = outstanding")
     note: str = Field("", max_length=2000)
 
     @property
@@ -31,3 +33,9 @@ class LabelIn(_Body):
 
 class SkipIn(_Body):
     doc_id: DocId
+
+
+class Problem(BaseModel):
+    """The body of an error answer other than a validation error (422)."""
+
+    detail: str

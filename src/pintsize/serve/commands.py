@@ -96,6 +96,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         api_key_env: str = typer.Option(
             None, help="name of an environment variable holding the API key clients must send (default: no key)"
         ),
+        max_request_bytes: int = typer.Option(
+            1 << 20, min=1, help="a request body larger than this is refused with 413 before it is read in full (default 1 MiB)"
+        ),
         device: str = DEVICE_OPT,
     ) -> None:
         """Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models)."""
@@ -113,7 +116,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if max_tokens < 1 or max_concurrent < 1:
             raise GenerationError("--max-tokens and --max-concurrent must be at least 1")
         gen = Generator.load(model, device=device)
-        settings = ServerSettings(model_name=name or gen.name, max_tokens=max_tokens, max_concurrent=max_concurrent, api_key=api_key)
+        settings = ServerSettings(
+            model_name=name or gen.name,
+            max_tokens=max_tokens,
+            max_concurrent=max_concurrent,
+            api_key=api_key,
+            max_request_bytes=max_request_bytes,
+        )
         err.print(f"serving [bold]{settings.model_name}[/] at http://{host}:{port}/v1 (context {gen.context_length} tokens)")
         uvicorn.run(create_app(gen, settings), host=host, port=port, log_level="info")
 

@@ -41,10 +41,11 @@ class SamplingParams:
             "temperature": (math.isfinite(self.temperature) and self.temperature >= 0, "must be >= 0"),
             "top_k": (self.top_k >= 0, "must be >= 0 (0 turns it off)"),
             "top_p": (0 < self.top_p <= 1, "must be in (0, 1]"),
-            "repetition_penalty": (
-                math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0,
-                "must be > 0 (1 turns it off)",
+            "repetition_penalty": (  # below 0.01, dividing a logit by it can overflow to inf
+                math.isfinite(self.repetition_penalty) and self.repetition_penalty >= 0.01,
+                "must be >= 0.01 (1 turns it off)",
             ),
+            "seed": (self.seed is None or 0 <= self.seed < 2**64, "must be in [0, 2^64)"),  # torch's seed range
         }
         for name, (ok, why) in checks.items():
             if not ok:
@@ -55,7 +56,8 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0 or self.top_k == 1
+        # A temperature too small for float32 (the logits' type) would be 0 there: it is greedy, its limit.
+        return self.temperature < torch.finfo(torch.float32).tiny or self.top_k == 1
 
 
 class TokenChooser:
@@ -73,17 +75,18 @@ class TokenChooser:
 
         self.params = params
         self.vocab_size = vocab_size
-        procs = []
-        if params.repetition_penalty != 1.0:
-            procs.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+        self.penalties = LogitsProcessorList(
+            [RepetitionPenaltyLogitsProcessor(params.repetition_penalty)] if params.repetition_penalty != 1.0 else []
+        )
+        warpers = []
         if not params.greedy:
             if params.temperature != 1.0:
-                procs.append(TemperatureLogitsWarper(params.temperature))
+                warpers.append(TemperatureLogitsWarper(params.temperature))
             if params.top_k > 0:
-                procs.append(TopKLogitsWarper(params.top_k))
+                warpers.append(TopKLogitsWarper(params.top_k))
             if params.top_p < 1.0:
-                procs.append(TopPLogitsWarper(params.top_p))
-        self.processors = LogitsProcessorList(procs)
+                warpers.append(TopPLogitsWarper(params.top_p))
+        self.warpers = LogitsProcessorList(warpers)
         self.generator = None
         if not params.greedy:
             self.generator = torch.Generator(device=device)
@@ -95,9 +98,13 @@ class TokenChooser:
     def __call__(self, logits: torch.Tensor, seen_ids: torch.Tensor) -> int:
         """logits [1, padded_vocab] of the last position; seen_ids [1, T] prompt + generated so far."""
         # Rows past the tokenizer's vocabulary are padding: never choose them.
-        scores = logits[:, : self.vocab_size].float()
-        scores = self.processors(seen_ids, scores)
+        scores = self.penalties(seen_ids, logits[:, : self.vocab_size].float())
         if self.params.greedy:
             return int(scores.argmax(dim=-1))
-        probs = torch.softmax(scores, dim=-1)
+        probs = torch.softmax(self.warpers(seen_ids, scores), dim=-1)
+        if not torch.isfinite(probs).all():
+            # A temperature near 0 divided the logits into inf (and softmax into NaN). Softmax, top-k and
+            # top-p do not change under a shift, and after one that puts the largest logit at 0 the same
+            # division gives -inf instead: the distribution becomes its greedy limit, as it should.
+            probs = torch.softmax(self.warpers(seen_ids, scores - scores.max()), dim=-1)
         return int(torch.multinomial(probs, num_samples=1, generator=self.generator))

@@ -4,37 +4,62 @@ Fields that clients routinely send but that mean nothing here (`user`, `logit_bi
 are ignored; features that would change the answer and are not implemented (n > 1, tools,
 log-probabilities, penalties other than repetition_penalty) are refused with a message rather
 than silently dropped.
+
+Types are strict (`"16"` is not a number), and the OpenAPI schema says what the validators accept:
+where a validator words its own message, `WithJsonSchema`/`json_schema_extra` state its rule.
+Limits that are the server's settings (max_tokens, the vocabulary) are added by serve/openapi.py.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from pintsize.http_body import JSONInt, json_int
+
+PositiveInt = json_int(ge=1)
+
+_TEXT = {"type": "string", "minLength": 1}
+Stops = Annotated[
+    str | list[str] | None,
+    WithJsonSchema({"anyOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": 4}, {"type": "null"}]}),
+]
+# One prompt: a string, a one-string list, or token ids (their upper bound is the served vocabulary).
+Prompt = Annotated[
+    str | list[str] | list[JSONInt],
+    WithJsonSchema({"anyOf": [
+        _TEXT,
+        {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 1},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+    ]}),
+]
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
+    DEFAULT_MAX_TOKENS: ClassVar[int | None] = None  # None: the server's limit
 
     model: str = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInt | None = None
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0, description="extension: 0 turns it off")
-    repetition_penalty: float = Field(1.0, gt=0.0, le=10.0, description="extension: 1 turns it off")
-    stop: str | list[str] | None = None
+    top_k: JSONInt = Field(0, ge=0, description="extension: 0 turns it off")
+    repetition_penalty: float = Field(1.0, ge=0.01, le=10.0, description="extension: 1 turns it off")
+    stop: Stops = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None
-    n: int = 1
-    logprobs: bool | int | None = None
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
+    # lt, not le=2**64 - 1: the published schema's numbers are floats, and 2**64 is one exactly
+    seed: json_int(ge=0, lt=2**64) | None = Field(None, description="seeds the sampling (an unsigned 64-bit integer)")
+    n: JSONInt = Field(1, json_schema_extra={"minimum": 1, "maximum": 1}, description="only 1 is supported")
+    logprobs: bool | JSONInt | None = Field(None, json_schema_extra={"enum": [False, 0, None]}, description="not supported")
+    frequency_penalty: float = Field(0.0, json_schema_extra={"minimum": 0, "maximum": 0}, description="not supported")
+    presence_penalty: float = Field(0.0, json_schema_extra={"minimum": 0, "maximum": 0}, description="not supported")
 
     @field_validator("stop")
     @classmethod
@@ -58,13 +83,13 @@ class _Request(BaseModel):
 
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "user", "assistant"]
     content: str | list[TextPart]
 
@@ -74,9 +99,11 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    tools: list | None = None
-    response_format: dict | None = None
+    max_completion_tokens: PositiveInt | None = None
+    tools: list | None = Field(None, json_schema_extra={"maxItems": 0}, description="not supported")
+    response_format: dict | None = Field(
+        None, json_schema_extra={"properties": {"type": {"enum": ["text"]}}}, description="only type 'text' is supported"
+    )
 
     @model_validator(mode="after")
     def _chat_supported(self):
@@ -90,10 +117,12 @@ class ChatCompletionRequest(_Request):
 
 
 class CompletionRequest(_Request):
-    prompt: str | list[str] | list[int] = Field(description="one prompt: a string or a list of token ids")
-    max_tokens: int | None = Field(16, ge=1)
-    echo: bool = False
-    suffix: str | None = None
+    DEFAULT_MAX_TOKENS: ClassVar[int | None] = 16  # OpenAI's default (or the server's limit if lower)
+
+    prompt: Prompt = Field(description="one prompt: a string or a list of token ids")
+    max_tokens: PositiveInt | None = Field(None, description="default 16, or the server's limit if lower")
+    echo: bool = Field(False, json_schema_extra={"enum": [False]}, description="not supported")
+    suffix: str | None = Field(None, json_schema_extra={"maxLength": 0}, description="not supported")
 
     @field_validator("prompt")
     @classmethod
@@ -113,3 +142,16 @@ class CompletionRequest(_Request):
         if self.suffix:
             raise ValueError("suffix is not supported")
         return self
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer, in OpenAI's form."""
+
+    error: ErrorDetail

@@ -1,12 +1,14 @@
 """An OpenAI-compatible HTTP server: /v1/models, /v1/chat/completions, /v1/completions.
 
 Every request is validated: a bad one gets a 400 (401 without the API key, 404 for another model,
-429 when the concurrency limit is reached) with an OpenAI-style error body that says what is wrong.
+413 for a body over the size limit, 429 when the concurrency limit is reached) with an OpenAI-style
+error body that says what is wrong. /openapi.json documents all of them (serve/openapi.py).
 Streaming responses are server-sent events that end with `data: [DONE]`.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import time
@@ -16,14 +18,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pintsize.http_body import refuse_lone_surrogates
 from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator, TextStream
+from pintsize.serve.openapi import CHAT_RESPONSES, COMPLETION_RESPONSES, MODELS_RESPONSES, server_openapi
 from pintsize.serve.sampling import GenerationError, SamplingParams
 from pintsize.serve.schemas import ChatCompletionRequest, CompletionRequest, _Request
 
@@ -34,6 +38,7 @@ class ServerSettings:
     max_tokens: int = 1024  # the most new tokens one request may ask for
     max_concurrent: int = 4  # requests generating at once; more get a 429
     api_key: str | None = None
+    max_request_bytes: int = 1 << 20  # a longer body is refused (413) before it is parsed
 
 
 class APIError(Exception):
@@ -82,7 +87,14 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
         yield
         decoder.close()
 
-    app = FastAPI(title="pintsize", description=f"OpenAI-compatible API serving {settings.model_name}", lifespan=lifespan)
+    app = FastAPI(
+        title="pintsize",
+        description=f"OpenAI-compatible API serving {settings.model_name}",
+        lifespan=lifespan,
+        max_body_size=settings.max_request_bytes,  # counted as the body streams in, and from Content-Length
+        dependencies=[Depends(refuse_lone_surrogates)],
+    )
+    app.openapi = lambda: server_openapi(app, settings.model_name, settings.max_tokens, generator.vocab_size, settings.api_key is not None)
     slots = threading.BoundedSemaphore(settings.max_concurrent)
 
     @app.exception_handler(RequestValidationError)
@@ -100,7 +112,10 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return JSONResponse(_error_body(str(exc.detail), "invalid_request_error"), status_code=exc.status_code)
+        message = str(exc.detail)
+        if exc.status_code == 413:
+            message = f"the request body is larger than this server's limit of {settings.max_request_bytes} bytes"
+        return JSONResponse(_error_body(message, "invalid_request_error"), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):  # a bug, not a bad request: still answer in OpenAI's form
@@ -109,15 +124,21 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
     @app.middleware("http")
     async def _auth(request: Request, call_next):
         if settings.api_key and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization") != f"Bearer {settings.api_key}":
-                return JSONResponse(_error_body("invalid or missing API key", "authentication_error"), status_code=401)
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            # RFC 9110: the scheme is case-insensitive; the key is compared in constant time.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), settings.api_key.encode()):
+                return JSONResponse(
+                    _error_body("invalid or missing API key", "authentication_error"),
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return await call_next(request)
 
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=MODELS_RESPONSES)
     def models() -> dict:
         card = {
             "id": settings.model_name,
@@ -133,6 +154,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             raise APIError(404, f"model '{req.model}' not found; this server serves '{settings.model_name}'", "not_found_error", "model")
         if req.max_tokens is not None and req.max_tokens > settings.max_tokens:
             raise APIError(400, f"max_tokens {req.max_tokens} is above this server's limit of {settings.max_tokens}", param="max_tokens")
+        asked = min(req.max_tokens or req.DEFAULT_MAX_TOKENS or settings.max_tokens, settings.max_tokens)
         room = generator.context_length - prompt_tokens
         if room <= 0:
             raise APIError(
@@ -140,7 +162,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
                 param="messages" if isinstance(req, ChatCompletionRequest) else "prompt",
             )
         return SamplingParams(
-            max_new_tokens=min(req.max_tokens or settings.max_tokens, room),
+            max_new_tokens=min(asked, room),
             temperature=req.temperature,
             top_k=req.top_k,
             top_p=req.top_p,
@@ -195,7 +217,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=CHAT_RESPONSES)
     async def chat_completions(req: ChatCompletionRequest):
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
         prompt_ids = generator.chat_prompt(messages)
@@ -216,7 +238,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
         choice = {"index": 0, "message": message, "finish_reason": stream.finish_reason, "logprobs": None}
         return {**head, "object": "chat.completion", "choices": [choice], "usage": usage(stream)}
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", responses=COMPLETION_RESPONSES)
     async def completions(req: CompletionRequest):
         if isinstance(req.prompt, str):
             prompt_ids = generator.encode(req.prompt)
