@@ -77,8 +77,10 @@ def test_ctrl_c_or_sigterm_stops_after_the_step_with_a_checkpoint_and_resuming_i
 def test_stop_requests_a_second_ctrl_c_stops_at_once_and_ignored_signals_stay_ignored():
     from pintsize.train.stop import StopRequests
 
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Python's own Ctrl-C handler, whatever the test runner left (pytest-xdist's workers ignore SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with StopRequests(announce=False) as stop:
             os.kill(os.getpid(), signal.SIGTERM)  # ignored when entered: stays so
@@ -89,7 +91,8 @@ def test_stop_requests_a_second_ctrl_c_stops_at_once_and_ignored_signals_stay_ig
                 signal.raise_signal(signal.SIGINT)
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, shards, monkeypatch):
