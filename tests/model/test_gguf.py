@@ -117,7 +117,7 @@ def test_tokenizer_metadata(model_dir, tmp_path, caplog):
     if tj["model"].get("byte_fallback"):  # the Pints tokenizer: SentencePiece-style
         assert field(reader, "tokenizer.ggml.model") == "llama"
         assert types[tok.convert_tokens_to_ids("<0x0A>")] == gguf.TokenType.BYTE
-        assert field(reader, "tokenizer.ggml.add_space_prefix") is True
+        assert field(reader, "tokenizer.ggml.add_space_prefix") is False  # "first" is not llama.cpp's "always"
     else:  # byte-level BPE with single-digit splitting
         assert field(reader, "tokenizer.ggml.model") == "gpt2"
         assert field(reader, "tokenizer.ggml.pre") == "starcoder"

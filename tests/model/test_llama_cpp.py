@@ -9,6 +9,8 @@ through llama.cpp's chat completion: the same prompt length, the same reply toke
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,12 +142,36 @@ def test_trained_model_through_llama_cpp(trained_model, tmp_path, dtype):
     check_completion(trained_model, tmp_path, dtype, "The json module can encode", min_compared=8)
 
 
-@pytest.mark.xfail(strict=True, reason="llama.cpp tokenizes the rendered ChatML text of the Pints (SentencePiece-style) "
-                   "tokenizer differently from transformers: same length, different ids (logprobs off by 0.05-0.2); "
-                   "the same ids sent as a completion agree. Open: see RESULTS.md, issue 18")
 def test_trained_model_chat_through_llama_cpp(trained_model, tmp_path):
     gen, server = check_completion(trained_model, tmp_path, "float32", "The json module can encode", min_compared=8)
     check_chat(gen, server, [{"role": "user", "content": "What does json do?"}], min_compared=4)
+
+
+def llama_cpp_tokenize(server, text: str) -> list[int]:
+    """llama.cpp's own tokenizer, through the server's /tokenize (special tokens parsed, no BOS added)."""
+    body = json.dumps({"content": text, "add_special": False, "parse_special": True}).encode()
+    req = urllib.request.Request(server.listening_address + "/tokenize", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["tokens"]
+
+
+def test_pints_tokenizer_through_llama_cpp(trained_model, tmp_path):
+    """ChatML text tokenizes to our ids token by token. The Pints tokenizer prefixes '▁' only at the
+    start of the input (transformers' "first"); llama.cpp can only prefix every text fragment after a
+    special token (`add_space_prefix`), which turned `user` into `▁user`, so the export writes False.
+    The known cost, pinned here: a raw prompt starting with a word loses its '▁' unless given a space."""
+    server = llama_cpp_server(export_gguf(trained_model, tmp_path / "m.gguf", dtype="float32"), n_ctx=128)
+    tok = load_tokenizer(trained_model / "tokenizer")
+    chat = tok.apply_chat_template([{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello."},
+                                    {"role": "user", "content": "What does json do?"}], tokenize=False,
+                                   add_generation_prompt=True)
+    assert llama_cpp_tokenize(server, chat) == tok.encode(chat, add_special_tokens=False)
+    assert llama_cpp_tokenize(server, "<s><|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n") == [
+        1, 32002, 1838, 13, 23809, 736, 2, 13, 32002, 489, 11143, 13]  # DESIGN.md's ids
+    ours = tok.encode("The json module", add_special_tokens=False)
+    assert llama_cpp_tokenize(server, " The json module") == ours
+    raw = llama_cpp_tokenize(server, "The json module")
+    assert tok.convert_ids_to_tokens(raw[:1]) == ["The"] and raw[1:] == ours[1:]
 
 
 @pytest.mark.parametrize("dtype", ["float16"])

@@ -161,7 +161,7 @@ def _write_vocab(writer, tok_dir: Path, n_vocab: int) -> None:
     if kind == "gpt2":
         writer.add_tokenizer_pre(pre)
     else:
-        writer.add_add_space_prefix(_adds_space_prefix(tj))
+        writer.add_add_space_prefix(_space_prefix_scheme(tj) == "always")
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
     writer.add_token_types(types)
@@ -206,8 +206,17 @@ def _gpt2_pretokenizer(tj: dict, source: Path) -> str:
     )
 
 
-def _adds_space_prefix(tj: dict) -> bool:
-    """Whether the tokenizer puts '▁' before the text, as SentencePiece's dummy prefix does."""
+def _space_prefix_scheme(tj: dict) -> str:
+    """Where the tokenizer puts '▁' before the text, as SentencePiece's dummy prefix does: "always"
+    (before every piece of text between special tokens: legacy Llama/Mistral), "first" (only at the
+    very start of the input: transformers' non-legacy scheme, the Pints tokenizer's) or "never".
+
+    llama.cpp's `add_space_prefix` means "always": it prefixes every text fragment that follows a
+    special token (or the start). It has no "first", so "first" is written as False: a ChatML prompt
+    starts with `<|im_start|>`, so transformers never prefixes anything in it and llama.cpp's chat
+    path then tokenizes it exactly as we do; True would turn `user` into `▁user` and the `\n`
+    after `<|im_end|>` into `▁` `\n` in every turn. The price: a raw completion prompt that starts
+    with a word loses its leading '▁' in llama.cpp ("The" not "▁The"), unless it starts with a space."""
 
     def steps(node: dict | None):
         if not node:
@@ -217,8 +226,8 @@ def _adds_space_prefix(tj: dict) -> bool:
         return [node]
 
     for step in steps(tj.get("normalizer")) + steps(tj.get("pre_tokenizer")):
-        if step.get("type") == "Prepend" and step.get("prepend") == "\u2581":
-            return True
+        if step.get("type") == "Prepend" and step.get("prepend") == "▁":
+            return "always"  # a normalizer runs on each piece of text between added tokens
         if step.get("type") == "Metaspace":
-            return step.get("prepend_scheme", "always" if step.get("add_prefix_space", True) else "never") != "never"
-    return False
+            return step.get("prepend_scheme", "always" if step.get("add_prefix_space", True) else "never")
+    return "never"
