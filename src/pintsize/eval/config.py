@@ -29,7 +29,7 @@ class EvalConfig(Section):
     num_fewshot: int | None = Field(None, ge=0, description="overrides the tasks' own shot counts")
     harness_batch_size: int = Field(8, gt=0)
     harness_optional: bool = Field(
-        False, description="when the eval data folder is missing, record the harness as skipped instead of failing"
+        False, description="when a task needs the eval data folder and it is missing, record the harness as skipped instead of failing"
     )
     data_dir: str | None = Field(
         None, description="folder of the local eval data (hellaswag/, arc/, gsm8k/, mt_bench/); default: $PINTSIZE_EVAL_DATA or shared/eval"

@@ -3,8 +3,10 @@
 Tokenization, truncation and the empty-context rule follow lm-eval's own Hugging Face backend
 (`lm_eval.models.huggingface.HFLM`) step for step, so that a checkpoint scores the same through
 this adapter as through HFLM on its Hugging Face export (tests/eval/test_harness_agreement.py).
-The differences are that this adapter never chooses a padding row of the vocabulary, and that it
-projects only the continuation's positions to the vocabulary.
+The differences are that this adapter never chooses a padding row of the vocabulary, that it
+projects only the continuation's positions to the vocabulary, and that the choices of one context
+share a row: the context runs once (HFLM runs it once per choice, except for one-token choices).
+Scores stay HFLM's to float rounding (tests/eval/test_lm_packing.py, benchmarks/harness_throughput.py).
 """
 
 from __future__ import annotations
