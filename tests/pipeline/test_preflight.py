@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pintsize.errors import PintsizeError
+from pintsize.eval.harness import local_task_names
 from pintsize.pipeline.preflight import preflight
 from pintsize.pipeline.run import run
 from pintsize.recipe import load_recipe, parse_recipe
@@ -84,3 +85,41 @@ def test_harness_tasks_are_checked_before_training(tmp_path, monkeypatch):
     misspelt = parse_recipe({"eval": {"harness_tasks": ["pintsize_hellaswag", "arc_easyy"], "data_dir": str(data)}})
     (problem,) = preflight(misspelt, {"eval"}, [])
     assert "unknown lm-eval task 'arc_easyy' (did you mean arc_easy" in problem
+
+
+def test_user_task_files_and_include_paths_are_checked(tmp_path):
+    problems = preflight(
+        parse_recipe({"eval": {"harness_tasks": [str(tmp_path / "mine.yaml")], "harness_include_paths": [str(tmp_path)]}}), {"eval"}, []
+    )
+    assert problems == [
+        f"unknown lm-eval task '{tmp_path}/mine.yaml' (no such task file); looked in pintsize's tasks, include path {tmp_path}, "
+        "lm-eval's built-in tasks; presets: leaderboard-v1, local; local tasks: " + ", ".join(local_task_names())
+    ]
+    (tmp_path / "mine.yaml").write_text("task: mine\ndataset_path: json\n")
+    missing = tmp_path / "no-folder"
+    assert preflight(parse_recipe({"eval": {"harness_tasks": [str(tmp_path / "mine.yaml")]}}), {"eval"}, []) == []
+    assert preflight(parse_recipe({"eval": {"harness_tasks": ["mine"], "harness_include_paths": [str(missing)]}}), {"eval"}, []) == [
+        f"{missing}: include path is not a folder (--include-path / harness_include_paths)"
+    ]
+
+
+def test_ablate_checks_its_eval_data_before_the_first_training(tmp_path, monkeypatch):
+    import pintsize.eval.harness as harness
+    from pintsize.pipeline.ablate import run_ablation
+
+    (tmp_path / "docs.jsonl").write_text('{"text": "Some documentation."}\n')
+    recipe = parse_recipe({
+        "data": {"sources": [{"name": "docs", "path": str(tmp_path / "docs.jsonl"), "format": "jsonl"},
+                             {"name": "gone", "path": str(tmp_path / "gone.jsonl"), "format": "jsonl"}]},
+        "pretrain": {"max_steps": 4, "seq_len": 64},
+        "ablate": {"harness_tasks": ["pintsize_arc_easy", "pintsize_hellaswag_mini"]},
+    })
+    monkeypatch.setattr(harness, "find_eval_data", lambda explicit=None: None)  # a fresh clone: no shared/eval
+    with pytest.raises(PintsizeError) as e:
+        run_ablation(recipe, out=tmp_path / "ablate")
+    assert str(e.value).splitlines()[1:] == [
+        f"  - [data] source 'gone': no files (.jsonl, .jsonl.gz) match '{tmp_path}/gone.jsonl'",
+        "  - [ablate].harness_tasks: tasks pintsize_arc_easy read the local eval data, which was not found: set [eval] data_dir, "
+        "--data-dir or $PINTSIZE_EVAL_DATA (the folder with hellaswag/, arc/, gsm8k/)",
+    ]
+    assert not (tmp_path / "ablate-work").exists()  # nothing was curated, packed or trained

@@ -98,7 +98,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def harness_cmd(
         model: Path = MODEL_ARG,
         tasks: list[str] = typer.Option(
-            None, "--task", "-t", help="lm-eval task, local pintsize_* task or preset (leaderboard-v1, local); repeatable or comma-separated"
+            None, "--task", "-t",
+            help="lm-eval task, local pintsize_* task, preset (leaderboard-v1, local) or a task YAML file; repeatable or comma-separated",
+        ),
+        include_paths: list[Path] = typer.Option(
+            None, "--include-path", help="a folder of your own lm-eval task YAMLs (repeatable); its tasks are then known by name"
         ),
         limit: int = typer.Option(None, help="examples per task (for quick runs)"),
         num_fewshot: int = typer.Option(None, help="override every task's number of few-shot examples"),
@@ -112,7 +116,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out: Path = OUT_OPT,
     ) -> None:
         """Run lm-evaluation-harness tasks (local YAML tasks, cached hub tasks, presets) on the model."""
-        from pintsize.eval.harness import run_harness
+        from pintsize.eval.harness import prepared_tasks, run_harness
 
         names = _split_list(tasks)
         if not names:
@@ -120,8 +124,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from pintsize.eval.lm import PintsizeLM
         from pintsize.serve.generate import Generator
 
-        lm = PintsizeLM(Generator.load(model, device=device), batch_size=batch_size)
-        results = run_harness(lm, names, limit, num_fewshot, data_dir, apply_chat_template=chat_template)
+        with prepared_tasks(names, num_fewshot, data_dir, include_paths or []) as manager:  # unknown tasks fail before the model loads
+            lm = PintsizeLM(Generator.load(model, device=device), batch_size=batch_size)
+            results = run_harness(lm, names, limit, num_fewshot, apply_chat_template=chat_template, manager=manager)
         t = Table(title=f"{Path(model).name}: lm-eval")
         for col in ("task", "shots", "metric", "value", "stderr"):
             t.add_column(col)

@@ -19,13 +19,17 @@ class EvalConfig(Section):
     perplexity_stride: int | None = Field(None, gt=0, description="new tokens scored per window; default: the window length")
     # lm-evaluation-harness
     harness_tasks: list[str] = Field(
-        default_factory=list, description="lm-eval task names, local pintsize_* tasks, or presets (leaderboard-v1, local)"
+        default_factory=list,
+        description="lm-eval task names, local pintsize_* tasks, presets (leaderboard-v1, local) or paths of task YAML files",
+    )
+    harness_include_paths: list[str] = Field(
+        default_factory=list, description="folders of the user's own lm-eval task YAMLs (lm-eval's --include_path)"
     )
     harness_limit: int | None = Field(None, gt=0, description="examples per task (for quick runs)")
     num_fewshot: int | None = Field(None, ge=0, description="overrides the tasks' own shot counts")
     harness_batch_size: int = Field(8, gt=0)
     harness_optional: bool = Field(
-        False, description="when the eval data folder is missing, record the harness as skipped instead of failing"
+        False, description="when a task needs the eval data folder and it is missing, record the harness as skipped instead of failing"
     )
     data_dir: str | None = Field(
         None, description="folder of the local eval data (hellaswag/, arc/, gsm8k/, mt_bench/); default: $PINTSIZE_EVAL_DATA or shared/eval"

@@ -1,9 +1,14 @@
-"""Run lm-evaluation-harness tasks on a pintsize model: hub tasks, local task YAMLs, and presets.
+"""Run lm-evaluation-harness tasks on a pintsize model: hub tasks, local task YAMLs, the user's own
+task YAMLs, and presets.
 
-Local tasks (`pintsize_hellaswag`, `pintsize_arc_challenge`, `pintsize_arc_easy`, `pintsize_gsm8k`)
-ship as YAML in `pintsize/eval/tasks/` and read JSONL files from the eval data folder (shared/eval
-on the project's machines; set it with `data_dir` or $PINTSIZE_EVAL_DATA). Any other lm-eval task
-name works too, but needs its dataset in the local Hugging Face cache: nothing is downloaded.
+Local tasks ship as YAML in `pintsize/eval/tasks/`. `pintsize_hellaswag_mini` reads 402 HellaSwag
+items that ship in the package (tasks/data/, MIT), so it runs anywhere. `pintsize_hellaswag`,
+`pintsize_arc_challenge`, `pintsize_arc_easy` and `pintsize_gsm8k` read JSONL files from the eval
+data folder (shared/eval on the project's machines; set it with `data_dir` or
+$PINTSIZE_EVAL_DATA). The user's tasks come from include paths (folders of task YAMLs, found by
+their `task:` name) or as YAML file paths given in place of a name; lm-eval's own TaskManager
+loads them. Any other lm-eval task name works too, but needs its dataset in the local Hugging
+Face cache: nothing is downloaded.
 
 Presets:
   leaderboard-v1  the Open LLM Leaderboard v1 suite with its shot counts: ARC-Challenge 25,
@@ -19,13 +24,16 @@ import difflib
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from pintsize.errors import DataError, PintsizeError
 from pintsize.jsonl import read_json_objects
 
 TASKS_DIR = Path(__file__).parent / "tasks"
-DATA_PLACEHOLDER = "@EVAL_DATA@"
+DATA_PLACEHOLDER = "@EVAL_DATA@"  # the eval data folder (shared/eval)
+PACKAGE_DATA = TASKS_DIR / "data"  # data that ships inside the package
+PACKAGE_PLACEHOLDER = "@PACKAGE_DATA@"
 
 PRESETS: dict[str, list[tuple[str, int]]] = {
     "leaderboard-v1": [
@@ -50,6 +58,7 @@ HEADLINE = {
     "pintsize_arc_challenge": "acc_norm,none",
     "pintsize_arc_easy": "acc_norm,none",
     "pintsize_hellaswag": "acc_norm,none",
+    "pintsize_hellaswag_mini": "acc_norm,none",
     "pintsize_gsm8k": "exact_match,strict-match",
 }
 
@@ -65,6 +74,11 @@ LOCAL_SCHEMAS: dict[str, tuple[str, dict[str, type]]] = {
 
 def local_task_names() -> list[str]:
     return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+
+
+def is_task_file(name: str) -> bool:
+    """A task given as the path of a YAML file rather than a name."""
+    return name.endswith((".yaml", ".yml"))
 
 
 def find_eval_data(explicit: str | Path | None = None) -> Path | None:
@@ -92,6 +106,11 @@ def expand(tasks: list[str], num_fewshot: int | None) -> list[tuple[str, int | N
     return plan
 
 
+def needs_eval_data(tasks: list[str]) -> bool:
+    """Whether any of these tasks (presets expanded) reads the eval data folder."""
+    return any(t in LOCAL_SCHEMAS for t, _ in expand(tasks, None))
+
+
 def check_local_data(task: str, data_dir: Path) -> None:
     """Raise a DataError naming the file and line of the first malformed record of a local task."""
     rel, fields = LOCAL_SCHEMAS[task]
@@ -102,20 +121,45 @@ def check_local_data(task: str, data_dir: Path) -> None:
         pass
 
 
-def render_local_tasks(data_dir: Path, dest: Path) -> Path:
-    """Copy the shipped task YAMLs into `dest` with the data folder filled in."""
+def render_local_tasks(data_dir: Path | None, dest: Path) -> Path:
+    """Copy the shipped task YAMLs into `dest` with the data folders filled in (the eval data
+    folder's tasks stay unfilled without one; resolve_tasks refuses them then)."""
     for src in TASKS_DIR.glob("*.yaml"):
-        (dest / src.name).write_text(src.read_text().replace(DATA_PLACEHOLDER, str(data_dir)))
+        text = src.read_text().replace(PACKAGE_PLACEHOLDER, str(PACKAGE_DATA))
+        if data_dir is not None:
+            text = text.replace(DATA_PLACEHOLDER, str(data_dir))
+        (dest / src.name).write_text(text)
     return dest
 
 
-def resolve_tasks(plan: list[tuple[str, int | None]], data_dir: Path | None, workdir: Path):
-    """An lm-eval TaskManager that knows every planned task, or a PintsizeError naming the unknown ones."""
+def _task_file_problem(name: str) -> str | None:
+    """Why lm-eval could not load a task YAML given by path, or None."""
+    from lm_eval.tasks._index import TaskIndex
+
+    path = Path(name)
+    if not path.is_file():
+        return f"'{name}' (no such task file)"
+    try:
+        entry = TaskIndex.entry_from_path(path)
+    except Exception as e:  # noqa: BLE001 - a YAML error names the line; lm-eval's own wording
+        return f"'{name}' (not a readable task YAML: {' '.join(str(e).split())})"
+    return None if entry else f"'{name}' (a task YAML needs a 'task' or 'group' key)"
+
+
+def resolve_tasks(plan: list[tuple[str, int | None]], data_dir: Path | None, workdir: Path, include_paths=()):
+    """An lm-eval TaskManager that knows every planned task (names found in pintsize's tasks, the
+    include paths or lm-eval's own; YAML files by path), or a PintsizeError naming the unknown ones
+    and where they were looked for. lm-eval's ~15k built-in tasks are indexed (about 30 s) only
+    when a name is not found among the others."""
     from lm_eval.tasks import TaskManager
 
+    includes = [Path(p) for p in include_paths]
+    for p in includes:
+        if not p.is_dir():
+            raise DataError(f"{p}: include path is not a folder (--include-path / harness_include_paths)")
     local = set(local_task_names())
     wanted = [t for t, _ in plan]
-    uses_local = [t for t in wanted if t in local]
+    uses_local = [t for t in wanted if t in LOCAL_SCHEMAS]
     if uses_local:
         if data_dir is None:
             raise DataError(
@@ -124,19 +168,50 @@ def resolve_tasks(plan: list[tuple[str, int | None]], data_dir: Path | None, wor
             )
         for t in uses_local:
             check_local_data(t, data_dir)
-    include = str(render_local_tasks(data_dir, workdir)) if data_dir is not None else None
-    manager = TaskManager(include_path=include, include_defaults=any(t not in local for t in wanted))
+    paths = [str(render_local_tasks(data_dir, workdir)), *map(str, includes)]
+    names = [t for t in wanted if not is_task_file(t)]
+    manager = TaskManager(include_path=paths, include_defaults=False)
+    if any(t not in manager.all_tasks for t in names):
+        manager = TaskManager(include_path=paths, include_defaults=True)
     known = set(manager.all_tasks)
-    unknown = [t for t in wanted if t not in known]
-    if unknown:
-        hints = []
-        for t in unknown:
+    problems = [p for t in wanted if is_task_file(t) and (p := _task_file_problem(t))]
+    for t in names:
+        if t not in known:
             close = difflib.get_close_matches(t, known | set(PRESETS), n=3)
-            hints.append(f"'{t}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+            problems.append(f"'{t}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    if problems:
+        where = ["pintsize's tasks", *(f"include path {p}" for p in includes), "lm-eval's built-in tasks"]
         raise PintsizeError(
-            f"unknown lm-eval task {', '.join(hints)}; presets: {', '.join(PRESETS)}; local tasks: {', '.join(sorted(local))}"
+            f"unknown lm-eval task {', '.join(problems)}; looked in {', '.join(where)}; "
+            f"presets: {', '.join(PRESETS)}; local tasks: {', '.join(sorted(local))}"
         )
     return manager
+
+
+@contextmanager
+def prepared_tasks(tasks: list[str], num_fewshot: int | None = None, data_dir: str | Path | None = None, include_paths=()):
+    """The TaskManager for these tasks, checked (unknown names, missing local data) before any
+    model is loaded; the rendered task files live until the block ends."""
+    if not tasks:
+        raise PintsizeError("no harness tasks given")
+    workdir = Path(tempfile.mkdtemp(prefix="pintsize-tasks-"))
+    try:
+        yield resolve_tasks(expand(tasks, num_fewshot), find_eval_data(data_dir), workdir, include_paths)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_tasks(tasks: list[str], num_fewshot: int | None = None, data_dir: str | Path | None = None, include_paths=()) -> None:
+    """Raise the PintsizeError that running these tasks would raise before scoring anything."""
+    with prepared_tasks(tasks, num_fewshot, data_dir, include_paths):
+        pass
+
+
+def _headline(task: str, metrics: dict) -> str | None:
+    """The task's leaderboard metric, else (a user's task) the first metric it reports."""
+    if task in HEADLINE:
+        return HEADLINE[task] if HEADLINE[task] in metrics else None
+    return next((k for k in metrics if "," in k and "_stderr" not in k), None)
 
 
 def run_harness(
@@ -147,45 +222,43 @@ def run_harness(
     data_dir: str | Path | None = None,
     apply_chat_template: bool = False,
     log_samples: bool = False,
+    include_paths=(),
+    manager=None,
 ) -> dict:
-    """Run the tasks (presets expanded) with `lm` (a PintsizeLM, or any lm-eval LM); returns
+    """Run the tasks (presets expanded; names, or YAML files by path) with `lm` (a PintsizeLM, or
+    any lm-eval LM); `manager` is prepared_tasks' (else the tasks are resolved here). Returns
     {"results": {task: metrics}, "n-shot": {...}, "headline": {task: (metric, value)}, "samples": ...}."""
+    if manager is None:
+        with prepared_tasks(tasks, num_fewshot, data_dir, include_paths) as manager:
+            return run_harness(lm, tasks, limit, num_fewshot, apply_chat_template=apply_chat_template, log_samples=log_samples, manager=manager)
     from lm_eval import simple_evaluate
 
-    if not tasks:
-        raise PintsizeError("no harness tasks given")
     plan = expand(tasks, num_fewshot)
-    workdir = Path(tempfile.mkdtemp(prefix="pintsize-tasks-"))
-    try:
-        manager = resolve_tasks(plan, find_eval_data(data_dir), workdir)
-        merged: dict = {"results": {}, "n-shot": {}, "n-samples": {}, "samples": {}, "headline": {}}
-        for shots in dict.fromkeys(s for _, s in plan):  # one lm-eval run per shot count, in order
-            names = [t for t, s in plan if s == shots]
-            try:
-                out = simple_evaluate(
-                    model=lm,
-                    tasks=names,
-                    num_fewshot=shots,
-                    limit=limit,
-                    task_manager=manager,
-                    log_samples=log_samples,
-                    apply_chat_template=apply_chat_template,
-                    bootstrap_iters=0,
-                )
-            except ConnectionError as e:  # `datasets` reports a dataset missing from the offline cache so
-                raise PintsizeError(
-                    f"tasks {', '.join(names)}: a dataset is not available offline ({e}); hub tasks need their "
-                    "datasets in the local Hugging Face cache beforehand, or use the local tasks (preset 'local')"
-                ) from None
-            for key in ("results", "n-shot", "n-samples"):
-                merged[key].update(out.get(key, {}))
-            merged["samples"].update(out.get("samples", {}))
-        for task, metrics in merged["results"].items():
-            metric = HEADLINE.get(task)
-            if metric and metric in metrics:
-                merged["headline"][task] = {"metric": metric, "value": metrics[metric]}
-        if not log_samples:
-            merged.pop("samples")
-        return merged
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    merged: dict = {"results": {}, "n-shot": {}, "n-samples": {}, "samples": {}, "headline": {}}
+    for shots in dict.fromkeys(s for _, s in plan):  # one lm-eval run per shot count, in order
+        names = [t for t, s in plan if s == shots]
+        try:
+            out = simple_evaluate(
+                model=lm,
+                tasks=names,
+                num_fewshot=shots,
+                limit=limit,
+                task_manager=manager,
+                log_samples=log_samples,
+                apply_chat_template=apply_chat_template,
+                bootstrap_iters=0,
+            )
+        except ConnectionError as e:  # `datasets` reports a dataset missing from the offline cache so
+            raise PintsizeError(
+                f"tasks {', '.join(names)}: a dataset is not available offline ({e}); hub tasks need their "
+                "datasets in the local Hugging Face cache beforehand, or use the local tasks (preset 'local')"
+            ) from None
+        for key in ("results", "n-shot", "n-samples"):
+            merged[key].update(out.get(key, {}))
+        merged["samples"].update(out.get("samples", {}))
+    for task, metrics in merged["results"].items():
+        if metric := _headline(task, metrics):
+            merged["headline"][task] = {"metric": metric, "value": metrics[metric]}
+    if not log_samples:
+        merged.pop("samples")
+    return merged

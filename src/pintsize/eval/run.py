@@ -36,14 +36,17 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
         if config.perplexity:
             results["perplexity"] = perplexity(gen, config, inputs.get("perplexity_data"), inputs.get("shards"))
             art.stats["bits_per_byte"] = results["perplexity"]["bits_per_byte"]
-        if config.harness_tasks and config.harness_optional and find_eval_data(config.data_dir) is None:
+        if harness_skipped(config):
             results["harness"] = {"skipped": "no eval data folder ([eval] data_dir, $PINTSIZE_EVAL_DATA or shared/eval)"}
         elif config.harness_tasks:
             from pintsize.eval.harness import run_harness
             from pintsize.eval.lm import PintsizeLM
 
             lm = PintsizeLM(gen, batch_size=config.harness_batch_size)
-            results["harness"] = run_harness(lm, config.harness_tasks, config.harness_limit, config.num_fewshot, config.data_dir)
+            results["harness"] = run_harness(
+                lm, config.harness_tasks, config.harness_limit, config.num_fewshot, config.data_dir,
+                include_paths=config.harness_include_paths,
+            )
             art.stats["harness"] = {t: h["value"] for t, h in results["harness"]["headline"].items()}
         if config.passkey_lengths:
             from pintsize.eval.passkey import run_passkey
@@ -57,6 +60,14 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
             results["samples"] = samples(gen, config.samples, config.samples_max_new_tokens)
         atomic_write_json(art.dir / "results.json", results)
     return out
+
+
+def harness_skipped(config: EvalConfig) -> bool:
+    """harness_optional and a task needs the eval data folder, which is not here."""
+    from pintsize.eval.harness import needs_eval_data
+
+    return bool(config.harness_tasks and config.harness_optional and needs_eval_data(config.harness_tasks)
+                and find_eval_data(config.data_dir) is None)
 
 
 def perplexity(gen: Generator, config: EvalConfig, data: Path | None, shards: Path | None) -> dict:

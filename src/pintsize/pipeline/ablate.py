@@ -153,6 +153,9 @@ def run_ablation(
     cfg = ablate_config(recipe, variants, seeds)
     layout = Layout(Path(out) if out else recipe.out_dir / STAGE)
     budget = token_budget(recipe, cfg)
+    from pintsize.pipeline.preflight import ablate_preflight, raise_problems
+
+    raise_problems(ablate_preflight(recipe, cfg))  # before the first training, not after it
     if cfg.threads and not dry_run:
         import torch
 

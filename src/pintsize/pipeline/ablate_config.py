@@ -59,6 +59,7 @@ class AblateConfig(Section):
     harness_tasks: list[str] = Field(
         default_factory=list, description="lm-eval tasks run for the record, e.g. pintsize_arc_easy (tiny models sit at chance)"
     )
+    harness_include_paths: list[str] = Field(default_factory=list, description="folders of the user's own lm-eval task YAMLs")
     harness_limit: int | None = Field(200, gt=0, description="examples per harness task")
     eval_batch_size: int = Field(16, gt=0)
     threads: int | None = Field(

@@ -18,6 +18,7 @@ def eval_config(cfg: AblateConfig, seq_len: int) -> dict:
         "cloze_scoring": 2,  # 2: per-byte and context-gain accuracy
         "harness_tasks": cfg.harness_tasks,
         "harness_limit": cfg.harness_limit if cfg.harness_tasks else None,
+        **({"harness_include_paths": cfg.harness_include_paths} if cfg.harness_include_paths else {}),  # keeps older keys
     }
 
 
@@ -47,7 +48,7 @@ def evaluate_run(model_dir: Path, split: Path, cfg: AblateConfig, seq_len: int) 
     if cfg.harness_tasks:
         from pintsize.eval.harness import run_harness
 
-        out = run_harness(lm, cfg.harness_tasks, limit=cfg.harness_limit)
+        out = run_harness(lm, cfg.harness_tasks, limit=cfg.harness_limit, include_paths=cfg.harness_include_paths)
         for task, head in out["headline"].items():
             n, value = out["n-samples"].get(task, {}).get("effective"), float(head["value"])
             stderr = math.sqrt(value * (1 - value) / n) if n else None

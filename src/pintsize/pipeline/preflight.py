@@ -70,15 +70,26 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
 
 def _check_harness_tasks(config) -> None:
     """The lm-eval tasks exist (a misspelt name would fail the eval stage after training)."""
-    import tempfile
+    from pintsize.eval.harness import check_tasks
+    from pintsize.eval.run import harness_skipped
 
-    from pintsize.eval.harness import expand, find_eval_data, resolve_tasks
+    if not harness_skipped(config):  # else the eval stage skips the harness, and says so
+        check_tasks(config.harness_tasks, config.num_fewshot, config.data_dir, config.harness_include_paths)
 
-    data_dir = find_eval_data(config.data_dir)
-    if data_dir is None and config.harness_optional:
-        return  # the eval stage skips the harness, and says so
-    with tempfile.TemporaryDirectory() as workdir:
-        resolve_tasks(expand(config.harness_tasks, config.num_fewshot), data_dir, Path(workdir))
+
+def ablate_preflight(recipe: Recipe, cfg) -> list[str]:
+    """What would stop `pintsize ablate` after it has trained: the checks of the stages it runs
+    (quality model, curation of the recipe's sources) and its lm-eval tasks with their data."""
+    from pintsize.eval.harness import check_tasks
+
+    running = {"curate"} | ({"quality"} if recipe.quality_model is not None and recipe.data.quality.model is None else set())
+    problems = preflight(recipe, running, [])
+    if cfg.harness_tasks:
+        try:
+            check_tasks(cfg.harness_tasks, include_paths=cfg.harness_include_paths)
+        except PintsizeError as e:
+            problems.append(f"[ablate].harness_tasks: {e}")
+    return problems
 
 
 def _data_problems(entries: list[str], section: str) -> list[str]:
