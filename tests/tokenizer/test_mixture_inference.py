@@ -177,3 +177,15 @@ def test_bootstrap_spread_is_zero_on_identical_documents_and_positive_otherwise(
     assert max(varied["bootstrap"]["std"].values()) > 0
     for k, (lo, hi) in varied["bootstrap"]["interval_90"].items():
         assert 0 <= lo <= hi <= 1
+
+
+def test_fast_byte_level_word_count_equals_the_tokenizers_pre_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from pintsize.tokenizer.mixture_inference import _byte_level_words
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    text = "Grüße, naïve café's 12345 x=1;\n\n   def f(a):\n\treturn a  # 日本語 🙂\r\n  end  \n" * 3 + "it'll we've"
+    want = Counter(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text))
+    assert _byte_level_words(text) == want

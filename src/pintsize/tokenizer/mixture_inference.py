@@ -7,6 +7,7 @@ bootstrap over each sample's documents gives the spread of every share."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from pathlib import Path
@@ -70,6 +71,8 @@ def word_counts(tokenizer, text: str) -> Counter:
     pre = tokenizer.pre_tokenizer
     if pre is None:  # legacy SentencePiece conversions: the normalizer made spaces "▁"; split before each
         return Counter(w for line in text.split("\n") for w in line.replace("\u2581", "\n\u2581").split("\n") if w)
+    if type(pre).__name__ == "ByteLevel" and pre.use_regex and not pre.add_prefix_space:
+        return _byte_level_words(text)
     if type(pre).__name__ == "Metaspace" and not pre.split:
         # SentencePiece conversions keep the text whole, but SentencePiece trained on whitespace-split
         # pieces (split_by_whitespace): replay on those, or one giant word makes every merge a rescan
@@ -77,6 +80,27 @@ def word_counts(tokenizer, text: str) -> Counter:
 
         pre = Metaspace(replacement=pre.replacement, prepend_scheme=pre.prepend_scheme, split=True)
     return Counter(w for w, _ in pre.pre_tokenize_str(text))
+
+
+# GPT-2's pre-tokenizer pattern and byte-to-character map, as the `tokenizers` ByteLevel uses them:
+# counting the words before mapping them is ~5x faster than pre_tokenize_str (a test checks equality)
+_GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@functools.cache
+def _byte_chars() -> tuple[str, ...]:
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return tuple(chr(b) if b in keep else chr(next(extra)) for b in range(256))
+
+
+def _byte_level_words(text: str) -> Counter:
+    import regex
+
+    chars, out = _byte_chars(), Counter()
+    for w, f in Counter(regex.findall(_GPT2_SPLIT, text)).items():
+        out["".join(chars[b] for b in w.encode("utf-8"))] += f
+    return out
 
 
 def documents(text: str) -> list[str]:
