@@ -126,15 +126,15 @@ def replay_categories(steps: list[list[tuple[str, str]]], words: list[Counter], 
         exclude = set(keys)
         merge_counts[t] = [sum(r.pairs.get(k, 0) for k in keys) for r in replays]
         cands = sorted({p for r in replays for p in r.top(top_k, exclude)})
-        for p in cands:
-            cand_counts.append([r.pairs.get(p, 0) for r in replays])
-        cand_step += [t] * len(cands)
-        cand_pair += cands
+        cand_counts.append(np.array([[r.pairs.get(p, 0) for r in replays] for p in cands], dtype=np.int64).reshape(-1, len(replays)))
+        cand_step.append(np.full(len(cands), t, dtype=np.int32))
+        cand_pair.append(np.array(cands, dtype=np.int64))
         for r in replays:
             for k in keys:
                 r.merge(k, new)
         if progress is not None:
             progress(t)
     n = len(words)
-    return ReplayRecord(merge_counts, np.asarray(cand_step, dtype=np.int32), np.asarray(cand_pair, dtype=np.int64),
-                        np.asarray(cand_counts, dtype=np.int64).reshape(-1, n), np.asarray(scale, dtype=float), symbols)
+    cat = lambda xs, dtype, shape: np.concatenate(xs) if xs else np.zeros(shape, dtype)  # noqa: E731
+    return ReplayRecord(merge_counts, cat(cand_step, np.int32, 0), cat(cand_pair, np.int64, 0),
+                        cat(cand_counts, np.int64, (0, n)), np.asarray(scale, dtype=float), symbols)
