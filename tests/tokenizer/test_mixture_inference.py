@@ -182,10 +182,14 @@ def test_bootstrap_spread_is_zero_on_identical_documents_and_positive_otherwise(
 def test_fast_byte_level_word_count_equals_the_tokenizers_pre_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from pintsize.tokenizer.mixture_inference import _byte_level_words
+    from pintsize.tokenizer.mixture_inference import _byte_level_words, _fast_plan
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     text = "Grüße, naïve café's 12345 x=1;\n\n   def f(a):\n\treturn a  # 日本語 🙂\r\n  end  \n" * 3 + "it'll we've"
     want = Counter(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text))
     assert _byte_level_words(text) == want
+    digits = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    assert _byte_level_words(text + " x2024y ½ ٣٤ a  2 b \t7", digits=True) == Counter(w for w, _ in digits.pre_tokenize_str(text + " x2024y ½ ٣٤ a  2 b \t7"))
+    assert _fast_plan(digits) is True and _fast_plan(tok.pre_tokenizer) is False
+    assert _fast_plan(pre_tokenizers.ByteLevel(add_prefix_space=True)) is None

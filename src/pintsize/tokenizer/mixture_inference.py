@@ -71,8 +71,9 @@ def word_counts(tokenizer, text: str) -> Counter:
     pre = tokenizer.pre_tokenizer
     if pre is None:  # legacy SentencePiece conversions: the normalizer made spaces "▁"; split before each
         return Counter(w for line in text.split("\n") for w in line.replace("\u2581", "\n\u2581").split("\n") if w)
-    if type(pre).__name__ == "ByteLevel" and pre.use_regex and not pre.add_prefix_space:
-        return _byte_level_words(text)
+    fast = _fast_plan(pre)
+    if fast is not None:
+        return _byte_level_words(text, digits=fast)
     if type(pre).__name__ == "Metaspace" and not pre.split:
         # SentencePiece conversions keep the text whole, but SentencePiece trained on whitespace-split
         # pieces (split_by_whitespace): replay on those, or one giant word makes every merge a rescan
@@ -94,11 +95,36 @@ def _byte_chars() -> tuple[str, ...]:
     return tuple(chr(b) if b in keep else chr(next(extra)) for b in range(256))
 
 
-def _byte_level_words(text: str) -> Counter:
+def _fast_plan(pre) -> bool | None:
+    """For ByteLevel(use_regex, no prefix space), alone or after Digits(individual_digits) as
+    `pintsize tokenizer train` makes it: whether digits are split off first. None: use `tokenizers`."""
+    def plain(p) -> bool:
+        return type(p).__name__ == "ByteLevel" and p.use_regex and not p.add_prefix_space
+
+    if plain(pre):
+        return False
+    if type(pre).__name__ == "Sequence":
+        try:
+            first, second = pre[0], pre[1]
+            pre[2]
+        except IndexError:
+            if type(first).__name__ == "Digits" and first.individual_digits and plain(second):
+                return True
+        except Exception:  # noqa: BLE001 - an unknown layout: the slow, exact path
+            return None
+    return None
+
+
+def _byte_level_words(text: str, digits: bool = False) -> Counter:
     import regex
 
+    if digits:  # Digits(individual_digits) isolates every numeric character before ByteLevel runs
+        pat = regex.compile(_GPT2_SPLIT)
+        words = Counter(w for piece in regex.split(r"(\p{N})", text) if piece for w in pat.findall(piece))
+    else:
+        words = Counter(regex.findall(_GPT2_SPLIT, text))
     chars, out = _byte_chars(), Counter()
-    for w, f in Counter(regex.findall(_GPT2_SPLIT, text)).items():
+    for w, f in words.items():
         out["".join(chars[b] for b in w.encode("utf-8"))] += f
     return out
 
