@@ -193,3 +193,25 @@ def test_fast_byte_level_word_count_equals_the_tokenizers_pre_tokenizer():
     assert _byte_level_words(text + " x2024y ½ ٣٤ a  2 b \t7", digits=True) == Counter(w for w, _ in digits.pre_tokenize_str(text + " x2024y ½ ٣٤ a  2 b \t7"))
     assert _fast_plan(digits) is True and _fast_plan(tok.pre_tokenizer) is False
     assert _fast_plan(pre_tokenizers.ByteLevel(add_prefix_space=True)) is None
+
+
+def test_run_check_sets_the_inferred_mixture_beside_the_corpus_shares(tmp_path):
+    """The report's check: a tokenizer trained by `pintsize tokenizer train` on a 3-source corpus;
+    the inferred shares match the sources' byte shares of its training text."""
+    from pintsize.report.tokenizer_section import render_mixture_check
+    from pintsize.tokenizer.mixture_check import mixture_check
+    from pintsize.tokenizer.train import train_tokenizer
+
+    cats = _categories()
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, share in {"prose": 120_000, "code": 60_000, "table": 20_000}.items():
+        text = cats[name][:share]
+        docs = [text[i:i + 2000] for i in range(0, len(text), 2000)]
+        (corpus / f"{name}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    train_tokenizer(corpus, tmp_path / "tok", 512)
+    check = mixture_check(tmp_path / "tok", corpus)
+    known = np.array([v["known"] for v in check["sources"].values()])
+    assert abs(known.sum() - 1) < 1e-9 and known.max() > 0.5  # the real byte shares, uneven
+    assert check["log10_mse"] < -3 and check["log10_mse"] < check["log10_mse_uniform"] - 1, check
+    assert "inferred from its first" in render_mixture_check(check)

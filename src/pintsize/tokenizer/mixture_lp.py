@@ -5,6 +5,9 @@ step's strongest competitor under a uniform mixture, then each step's most viola
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from pintsize.tokenizer.mixture_replay import ReplayRecord
@@ -22,8 +25,7 @@ def solve_mixture(rec: ReplayRecord, max_rounds: int = 100, per_step: int = 4) -
     diffs = merge[rec.cand_step] - rec.cand_counts / rec.scale  # (R, n): the merge's lead over pair p
     pair_ids, pair_col = np.unique(rec.cand_pair, return_inverse=True)
     P, R = len(pair_ids), len(rec.cand_step)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _quiet_highs()
     inf = highspy.kHighsInf
     nv = n + T + P  # variables: α (n), v_t (T), u_p (P); minimize Σv + Σu
     h.addCols(nv, np.r_[np.zeros(n), np.ones(T + P)], np.zeros(nv), np.full(nv, inf), 0, np.zeros(0, np.int32),
@@ -65,3 +67,21 @@ def solve_mixture(rec: ReplayRecord, max_rounds: int = 100, per_step: int = 4) -
             "objective": float(h.getInfo().objective_function_value), "merge_slack": v,
             "pair_slack": dict(zip(pair_ids.tolist(), u.tolist()))}
     return alpha, info
+
+
+def _quiet_highs():
+    """A Highs instance without its copyright banner, which the C++ constructor prints to fd 1
+    before any option can turn output off (it would land in the middle of the CLI's table)."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
