@@ -215,3 +215,10 @@ def test_run_check_sets_the_inferred_mixture_beside_the_corpus_shares(tmp_path):
     assert abs(known.sum() - 1) < 1e-9 and known.max() > 0.5  # the real byte shares, uneven
     assert check["log10_mse"] < -3 and check["log10_mse"] < check["log10_mse_uniform"] - 1, check
     assert "inferred from its first" in render_mixture_check(check)
+
+
+def test_sentencepiece_words_keep_space_runs_and_prefix_each_line():
+    from pintsize.tokenizer.mixture_inference import _sentencepiece_words
+
+    got = _sentencepiece_words("Hello  world\n\nsee   it go", prefix=True)
+    assert got == Counter({"▁Hello": 1, "▁▁world": 1, "▁see": 1, "▁▁▁it": 1, "▁go": 1})

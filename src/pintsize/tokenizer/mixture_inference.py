@@ -69,17 +69,11 @@ def word_counts(tokenizer, text: str) -> Counter:
     if tokenizer.normalizer is not None:
         text = tokenizer.normalizer.normalize_str(text)
     pre = tokenizer.pre_tokenizer
-    if pre is None:  # legacy SentencePiece conversions: the normalizer made spaces "▁"; split before each
-        return Counter(w for line in text.split("\n") for w in line.replace("\u2581", "\n\u2581").split("\n") if w)
+    if pre is None or (type(pre).__name__ == "Metaspace" and not pre.split):
+        return _sentencepiece_words(text, pre is not None and pre.prepend_scheme != "never")
     fast = _fast_plan(pre)
     if fast is not None:
         return _byte_level_words(text, digits=fast)
-    if type(pre).__name__ == "Metaspace" and not pre.split:
-        # SentencePiece conversions keep the text whole, but SentencePiece trained on whitespace-split
-        # pieces (split_by_whitespace): replay on those, or one giant word makes every merge a rescan
-        from tokenizers.pre_tokenizers import Metaspace
-
-        pre = Metaspace(replacement=pre.replacement, prepend_scheme=pre.prepend_scheme, split=True)
     return Counter(w for w, _ in pre.pre_tokenize_str(text))
 
 
@@ -93,6 +87,20 @@ def _byte_chars() -> tuple[str, ...]:
     keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     extra = iter(range(256, 512))
     return tuple(chr(b) if b in keep else chr(next(extra)) for b in range(256))
+
+
+def _sentencepiece_words(text: str, prefix: bool) -> Counter:
+    """Words as SentencePiece trains on them (split_by_whitespace): each line is a sentence with a
+    "▁" prefix, spaces become "▁", and a word is a run of "▁" and what follows up to the next "▁"
+    (a run of spaces stays in one word, so merges such as "▁ ▁" have counts). Conversions keep the
+    text whole (Metaspace split=False), which would make each line one word."""
+    import regex
+
+    words = Counter()
+    for line in text.splitlines():
+        if line:
+            words.update(regex.findall("\u2581+[^\u2581]*|[^\u2581]+", ("\u2581" if prefix else "") + line.replace(" ", "\u2581")))
+    return words
 
 
 def _fast_plan(pre) -> bool | None:
