@@ -26,6 +26,7 @@ def pints_reference() -> Path | None:
 
 def render_tokenizer(tok_dir: Path, corpus: Path) -> str:
     from pintsize.tokenizer.compare import compare_tokenizers
+    from pintsize.tokenizer.mixture_check import mixture_check
 
     paths = [tok_dir]
     reference = pints_reference()
@@ -59,4 +60,20 @@ def render_tokenizer(tok_dir: Path, corpus: Path) -> str:
         f"<p class='muted'>Measured on up to {DOCS_PER_SOURCE} curated documents per source. "
         "Byte fallback counts tokens that stand for single bytes (in Mistral's vocabulary every newline and tab).</p>"
     )
-    return f"<h2>Tokenizer</h2><div class='card'>{png(fig)}{table(header, rows)}{note}</div>"
+    return f"<h2>Tokenizer</h2><div class='card'>{png(fig)}{table(header, rows)}{note}{render_mixture_check(mixture_check(tok_dir, corpus))}</div>"
+
+
+def render_mixture_check(check: dict | None) -> str:
+    """The run's tokenizer's inferred training mixture beside the corpus's real byte shares."""
+    if check is None:
+        return ""
+    if "error" in check:
+        return f"<p class='muted'>Mixture-inference check skipped: {check['error']}</p>"
+    rows = [[s, f"{v['known']:.3f}", f"{v['inferred']:.3f}"] for s, v in check["sources"].items()]
+    return (
+        "<h3>What the tokenizer learned: inferred training mixture</h3>"
+        + table(["source", "byte share in the tokenizer's training text", f"inferred from its first {check['merges']} merges"], rows)
+        + f"<p class='muted'>Mixture inference (Hayase et al. 2024; <code>pintsize tokenizer infer-mixture</code>) on the "
+        f"training text itself: log10 MSE {check['log10_mse']:.2f} (a uniform guess: {check['log10_mse_uniform']:.2f}); "
+        f"{check['conflicting_merges']} merges conflict with every mixture of these sources. The two columns should agree.</p>"
+    )

@@ -68,6 +68,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         category: list[str] = typer.Option(..., "--category", help="NAME=PATH: a file or folder of sample text of one category"),
         merges: int = typer.Option(None, "--merges", help="replay only the first N merges"),
         sample_bytes: int = typer.Option(2_000_000, "--sample-bytes", help="bytes of text read from each category"),
+        bootstrap: int = typer.Option(10, "--bootstrap", help="replays on resampled documents for the ± (0: none)"),
         out: Path = typer.Option(Path("mixture-inference"), "--out", help="where mixture.json and mixture.png go"),
     ) -> None:
         """Infer the training-data mixture of a BPE tokenizer from its merge list (Hayase et al. 2024)."""
@@ -81,17 +82,31 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 raise MixtureInferenceError(f"--category {c!r}: expected NAME=PATH")
             name, path = c.split("=", 1)
             cats[name] = Path(path)
-        total = len(load_merges(tokenizer)[0]) if merges is None else merges
+        steps = len(load_merges(tokenizer)[0])
+        total = steps if merges is None else min(merges, steps)
         with Progress(console=console) as bar:
-            task = bar.add_task("replaying merges", total=total)
-            result = infer_mixture(tokenizer, cats, merges, sample_bytes, progress=lambda t: bar.advance(task))
-        table = Table(title=f"inferred mixture of {tokenizer} ({result['merges_used']} merges, "
-                            f"{result['redundant_merges_dropped']} redundant merges dropped)")
+            task = bar.add_task("replaying merges", total=total * (1 + bootstrap))
+            result = infer_mixture(tokenizer, cats, merges, sample_bytes, bootstrap=bootstrap,
+                                   progress=lambda t: bar.advance(task))
+        table = Table(title=f"inferred mixture of {tokenizer} ({result['merges_used']} merges; "
+                            f"{result['duplicate_merges_folded']} duplicate merges folded: one step per new token)")
         table.add_column("category")
         table.add_column("byte share", justify="right")
+        if bootstrap:
+            table.add_column(f"± (bootstrap sd, {bootstrap} resamples)", justify="right")
+            table.add_column("90% interval", justify="right")
         for name, share in result["proportions"].items():
-            table.add_row(name, f"{share:.4f}")
+            row = [name, f"{share:.4f}"]
+            if bootstrap:
+                lo, hi = result["bootstrap"]["interval_90"][name]
+                row += [f"± {result['bootstrap']['std'][name]:.4f}", f"{lo:.3f} – {hi:.3f}"]
+            table.add_row(*row)
         console.print(table)
+        bad = result["conflicting_merges"]
+        if bad["count"]:
+            worst = ", ".join(f"#{m['step']} {m['merge']!r}" for m in bad["largest"][:5])
+            console.print(f"[yellow]{bad['count']} of {result['merges_used']} merges conflict[/] (slack > 0: no mixture of "
+                          f"these categories makes them the most frequent pair), worst: {worst}")
         json_path, png_path = write_mixture(result, out)
         console.print(f"[green]wrote[/] {json_path} and {png_path}")
 

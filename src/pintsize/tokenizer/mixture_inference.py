@@ -1,16 +1,15 @@
 """Data-mixture inference from a BPE merge list (Hayase et al. 2024, arXiv 2407.16607).
 
-Replay the tokenizer's merges on a sample of each candidate category, recording at every step the
-count of the pair that was merged and of its strongest competitors; then solve the paper's linear
-program (slack v_t per merge, u_p per competing pair) with scipy's HiGHS for the byte shares that
-make each merge the most frequent pair at its step. Constraints are added lazily, in rounds."""
+Replay the tokenizer's merges on a sample of each candidate category (mixture_replay), recording at
+every step the count of the merged pair and of its strongest competitors; then solve the paper's linear
+program (mixture_lp) for the byte shares that make each merge the most frequent pair at its step. A
+bootstrap over each sample's documents gives the spread of every share."""
 
 from __future__ import annotations
 
-import heapq
+import functools
 import json
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,14 @@ class MixtureInferenceError(PintsizeError):
     pass
 
 
-def load_merges(tokenizer_json: Path) -> tuple[list[tuple[str, str]], int, object]:
-    """The merge list without redundant merges (SentencePiece conversions repeat resulting tokens)."""
+DOC_CHARS = 4000  # the bootstrap's unit: the sample cut into blocks of about this many characters
+
+
+def load_merges(tokenizer_json: Path) -> tuple[list[list[tuple[str, str]]], int, object]:
+    """The merge list as steps: one step per new token, holding every listed merge that makes it.
+    SentencePiece conversions list each piece once per split into two known pieces ("abc" from
+    "a"+"bc" and "ab"+"c"); encoding applies them all, so the replay does too, in one step whose
+    count is their sum. Returns (steps, number of duplicate merges folded into steps, tokenizer)."""
     from tokenizers import Tokenizer
 
     path = tokenizer_json / "tokenizer.json" if tokenizer_json.is_dir() else tokenizer_json
@@ -33,15 +38,16 @@ def load_merges(tokenizer_json: Path) -> tuple[list[tuple[str, str]], int, objec
     kind = spec.get("model", {}).get("type")
     if kind != "BPE":
         raise MixtureInferenceError(f"{path}: model type is {kind}, not BPE; mixture inference needs a merge list")
-    merges, seen, dropped = [], set(), 0
+    steps, step_of, duplicates = [], {}, 0
     for m in spec["model"].get("merges", []):
         a, b = m.split(" ", 1) if isinstance(m, str) else m
-        if a + b in seen:  # the result already exists: a redundant merge that never fires first
-            dropped += 1
-            continue
-        seen.add(a + b)
-        merges.append((a, b))
-    return merges, dropped, Tokenizer.from_file(str(path))
+        if a + b in step_of:
+            steps[step_of[a + b]].append((a, b))
+            duplicates += 1
+        else:
+            step_of[a + b] = len(steps)
+            steps.append([(a, b)])
+    return steps, duplicates, Tokenizer.from_file(str(path))
 
 
 def read_category(path: Path, sample_bytes: int) -> str:
@@ -63,135 +69,148 @@ def word_counts(tokenizer, text: str) -> Counter:
     if tokenizer.normalizer is not None:
         text = tokenizer.normalizer.normalize_str(text)
     pre = tokenizer.pre_tokenizer
-    if pre is None:
-        return Counter(text.split("\n"))
-    if type(pre).__name__ == "Metaspace" and not pre.split:
-        # SentencePiece conversions keep the text whole, but SentencePiece trained on whitespace-split
-        # pieces (split_by_whitespace): replay on those, or one giant word makes every merge a rescan
-        from tokenizers.pre_tokenizers import Metaspace
-
-        pre = Metaspace(replacement=pre.replacement, prepend_scheme=pre.prepend_scheme, split=True)
+    if pre is None or (type(pre).__name__ == "Metaspace" and not pre.split):
+        return _sentencepiece_words(text, pre is not None and pre.prepend_scheme != "never")
+    fast = _fast_plan(pre)
+    if fast is not None:
+        return _byte_level_words(text, digits=fast)
     return Counter(w for w, _ in pre.pre_tokenize_str(text))
 
 
-class Replay:
-    """Incremental BPE replay on one category: pair counts and a pair -> words index (no rescans)."""
-
-    def __init__(self, words: Counter):
-        self.words = [list(w) for w in words]
-        self.freq = list(words.values())
-        self.pairs: Counter = Counter()
-        self.where: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for i, w in enumerate(self.words):
-            for p in zip(w, w[1:]):
-                self.pairs[p] += self.freq[i]
-                self.where[p].add(i)
-
-    def top(self, k: int) -> list[tuple[str, str]]:
-        return [p for p, _ in heapq.nlargest(k, self.pairs.items(), key=lambda x: x[1])]
-
-    def merge(self, pair: tuple[str, str]) -> None:
-        a, b = pair
-        for i in self.where.pop(pair, ()):
-            w, f = self.words[i], self.freq[i]
-            for p in zip(w, w[1:]):
-                self.pairs[p] -= f
-            out, j = [], 0
-            while j < len(w):
-                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
-                    out.append(a + b)
-                    j += 2
-                else:
-                    out.append(w[j])
-                    j += 1
-            self.words[i] = out
-            for p in zip(out, out[1:]):
-                self.pairs[p] += f
-                self.where[p].add(i)
-        self.pairs.pop(pair, None)
+# GPT-2's pre-tokenizer pattern and byte-to-character map, as the `tokenizers` ByteLevel uses them:
+# counting the words before mapping them is ~5x faster than pre_tokenize_str (a test checks equality)
+_GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-@dataclass
-class ReplayRecord:
-    """Per step t: the merge's normalized count per category, and candidate competitors' counts."""
-
-    merge_counts: np.ndarray  # (T, n)
-    competitors: list[dict[tuple[str, str], np.ndarray]] = field(default_factory=list)
-
-
-def replay_categories(tokenizer, merges, texts: list[str], top_k: int = 20, progress=None) -> ReplayRecord:
-    replays = [Replay(word_counts(tokenizer, t)) for t in texts]
-    scale = np.array([max(len(t.encode("utf-8")), 1) for t in texts], dtype=float)
-    merge_counts = np.zeros((len(merges), len(texts)))
-    competitors = []
-    for t, pair in enumerate(merges):
-        merge_counts[t] = [r.pairs.get(pair, 0) for r in replays]
-        cands = {p for r in replays for p in r.top(top_k) if p != pair}
-        competitors.append({p: np.array([r.pairs.get(p, 0) for r in replays]) / scale for p in cands})
-        for r in replays:
-            r.merge(pair)
-        if progress is not None:
-            progress(t)
-    return ReplayRecord(merge_counts / scale, competitors)
+@functools.cache
+def _byte_chars() -> tuple[str, ...]:
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return tuple(chr(b) if b in keep else chr(next(extra)) for b in range(256))
 
 
-def solve_mixture(record: ReplayRecord, max_rounds: int = 20) -> tuple[np.ndarray, dict]:
-    """The paper's LP, min Σv + Σu s.t. Σ_i α_i (c_i(m_t) - c_i(p)) + v_t + u_p ≥ 0, Σα = 1, lazily."""
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix
+def _sentencepiece_words(text: str, prefix: bool) -> Counter:
+    """Words as SentencePiece trains on them (split_by_whitespace): each line is a sentence with a
+    "▁" prefix, spaces become "▁", and a word is a run of "▁" and what follows up to the next "▁"
+    (a run of spaces stays in one word, so merges such as "▁ ▁" have counts). Conversions keep the
+    text whole (Metaspace split=False), which would make each line one word."""
+    import regex
 
-    T, n = record.merge_counts.shape
-    all_rows = [(t, p) for t in range(T) for p in record.competitors[t]]
-    pair_ids = {p: j for j, p in enumerate(sorted({p for _, p in all_rows}))}
-    # start with each step's strongest competitor under a uniform mixture, then add violated rows
-    active = set()
-    for t in range(T):
-        if record.competitors[t]:
-            active.add((t, max(record.competitors[t], key=lambda p: record.competitors[t][p].sum())))
-    alpha = np.full(n, 1.0 / n)
-    for rounds in range(1, max_rounds + 1):
-        rows = sorted(active, key=lambda r: (r[0], pair_ids[r[1]]))
-        nv = n + T + len(pair_ids)
-        data, ri, ci = [], [], []
-        for k, (t, p) in enumerate(rows):
-            diff = record.merge_counts[t] - record.competitors[t][p]
-            for i in range(n):  # as ≤ rows: -(Σ α diff) - v_t - u_p ≤ 0
-                data.append(-diff[i]); ri.append(k); ci.append(i)
-            data += [-1.0, -1.0]; ri += [k, k]; ci += [n + t, n + T + pair_ids[p]]
-        A = coo_matrix((data, (ri, ci)), shape=(len(rows), nv)).tocsr() if rows else None
-        cost = np.r_[np.zeros(n), np.ones(T + len(pair_ids))]
-        res = linprog(cost, A_ub=A, b_ub=np.zeros(len(rows)) if rows else None,
-                      A_eq=np.r_[np.ones(n), np.zeros(T + len(pair_ids))][None], b_eq=[1.0],
-                      bounds=(0, None), method="highs")
-        if res.status != 0:
-            raise MixtureInferenceError(f"linear program failed: {res.message}")
-        alpha, v, u = res.x[:n], res.x[n:n + T], res.x[n + T:]
-        violated = {(t, p) for (t, p) in all_rows if (t, p) not in active
-                    and alpha @ (record.merge_counts[t] - record.competitors[t][p]) + v[t] + u[pair_ids[p]] < -1e-12}
-        if not violated:
-            break
-        active |= violated
-    return alpha, {"rounds": rounds, "constraints": len(active), "candidate_constraints": len(all_rows), "objective": float(res.fun)}
+    words = Counter()
+    for line in text.splitlines():
+        if line:
+            words.update(regex.findall("\u2581+[^\u2581]*|[^\u2581]+", ("\u2581" if prefix else "") + line.replace(" ", "\u2581")))
+    return words
+
+
+def _fast_plan(pre) -> bool | None:
+    """For ByteLevel(use_regex, no prefix space), alone or after Digits(individual_digits) as
+    `pintsize tokenizer train` makes it: whether digits are split off first. None: use `tokenizers`."""
+    def plain(p) -> bool:
+        return type(p).__name__ == "ByteLevel" and p.use_regex and not p.add_prefix_space
+
+    if plain(pre):
+        return False
+    if type(pre).__name__ == "Sequence":
+        try:
+            first, second = pre[0], pre[1]
+            pre[2]
+        except IndexError:
+            if type(first).__name__ == "Digits" and first.individual_digits and plain(second):
+                return True
+        except Exception:  # noqa: BLE001 - an unknown layout: the slow, exact path
+            return None
+    return None
+
+
+def _byte_level_words(text: str, digits: bool = False) -> Counter:
+    import regex
+
+    if digits:  # Digits(individual_digits) isolates every numeric character before ByteLevel runs
+        pat = regex.compile(_GPT2_SPLIT)
+        words = Counter(w for piece in regex.split(r"(\p{N})", text) if piece for w in pat.findall(piece))
+    else:
+        words = Counter(regex.findall(_GPT2_SPLIT, text))
+    chars, out = _byte_chars(), Counter()
+    for w, f in words.items():
+        out["".join(chars[b] for b in w.encode("utf-8"))] += f
+    return out
+
+
+def documents(text: str) -> list[str]:
+    """The sample in blocks of whole lines, about DOC_CHARS each (a longer line is a block alone)."""
+    docs, cur, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        cur.append(line)
+        size += len(line)
+        if size >= DOC_CHARS:
+            docs.append("".join(cur))
+            cur, size = [], 0
+    if cur:
+        docs.append("".join(cur))
+    return docs
 
 
 def infer_mixture(tokenizer_path: Path, categories: dict[str, Path], merges: int | None = None,
-                  sample_bytes: int = 2_000_000, top_k: int = 20, progress=None) -> dict:
-    merge_list, dropped, tokenizer = load_merges(tokenizer_path)
+                  sample_bytes: int = 2_000_000, top_k: int = 20, bootstrap: int = 0, seed: int = 0,
+                  progress=None) -> dict:
+    """Proportions of each category; with `bootstrap` B > 0, B more replays on samples whose documents
+    are drawn with replacement give each proportion a standard deviation and a 90% interval."""
+    from pintsize.tokenizer.mixture_lp import solve_mixture
+    from pintsize.tokenizer.mixture_replay import replay_categories
+
+    steps, duplicates, tokenizer = load_merges(tokenizer_path)
     if merges is not None:
-        merge_list = merge_list[:merges]
-    texts = {}
+        steps = steps[:merges]
+    docs, doc_words = {}, {}
     for name, path in categories.items():
-        texts[name] = read_category(path, sample_bytes)
-        if len(texts[name].encode("utf-8")) < 20 * len(merge_list):
-            raise MixtureInferenceError(f"category {name} ({path}): {len(texts[name].encode())} bytes of text is too little "
-                                        f"for {len(merge_list)} merges (need at least {20 * len(merge_list)})")
-    record = replay_categories(tokenizer, merge_list, list(texts.values()), top_k, progress)
-    alpha, lp = solve_mixture(record)
-    alpha = np.clip(alpha, 0, None)
-    alpha = alpha / alpha.sum()
-    return {"tokenizer": str(tokenizer_path), "merges_used": len(merge_list), "redundant_merges_dropped": dropped,
-            "sample_bytes": {k: len(v.encode("utf-8")) for k, v in texts.items()},
-            "proportions": dict(zip(texts, map(float, alpha))), "lp": lp}
+        text = read_category(path, sample_bytes)
+        size = len(text.encode("utf-8"))
+        if size < 20 * len(steps):
+            raise MixtureInferenceError(f"category {name} ({path}): {size} bytes of text is too little "
+                                        f"for {len(steps)} merges (need at least {20 * len(steps)})")
+        blocks = documents(text)
+        docs[name] = [len(d.encode("utf-8")) for d in blocks]
+        doc_words[name] = [word_counts(tokenizer, d) for d in blocks]
+    names = list(categories)
+
+    def solve(picks: dict[str, np.ndarray], progress=None):
+        words, scale = [], []
+        for k in names:
+            c = Counter()
+            for j in picks[k]:
+                c.update(doc_words[k][j])
+            words.append(c)
+            scale.append(sum(docs[k][j] for j in picks[k]))
+        record = replay_categories(steps, words, scale, top_k, progress)
+        alpha, lp = solve_mixture(record)
+        alpha = np.clip(alpha, 0, None)
+        return alpha / alpha.sum(), lp, record
+
+    alpha, lp, record = solve({k: np.arange(len(docs[k])) for k in names}, progress)
+    rng = np.random.default_rng(seed)
+    boots = np.array([solve({k: rng.integers(0, len(docs[k]), len(docs[k])) for k in names}, progress)[0]
+                      for _ in range(bootstrap)])
+    result = {"tokenizer": str(tokenizer_path), "merges_used": len(steps), "duplicate_merges_folded": duplicates,
+              "sample_bytes": {k: sum(docs[k]) for k in names}, "documents": {k: len(docs[k]) for k in names},
+              "proportions": dict(zip(names, map(float, alpha))),
+              "lp": {k: v for k, v in lp.items() if k not in ("merge_slack", "pair_slack")},
+              "conflicting_merges": conflicts(steps, lp["merge_slack"], record)}
+    if bootstrap:
+        lo, hi = np.percentile(boots, [5, 95], axis=0)
+        result["bootstrap"] = {"replicates": bootstrap, "unit": f"documents of ~{DOC_CHARS} characters", "std": dict(zip(names, map(float, boots.std(0)))),
+                               "interval_90": {k: [float(a), float(b)] for k, a, b in zip(names, lo, hi)}}
+    return result
+
+
+def conflicts(steps, merge_slack: np.ndarray, record, limit: int = 20) -> dict:
+    """Merges whose constraints no mixture satisfies (slack v_t > 0): where the categories do not
+    explain the merge order. The largest first, with their count per category."""
+    bad = np.flatnonzero(merge_slack > 1e-12)
+    top = bad[np.argsort(-merge_slack[bad])][:limit]
+    return {"count": int(len(bad)), "total_slack": float(merge_slack.sum()),
+            "largest": [{"step": int(t), "merge": " ".join(steps[t][0]), "slack": float(merge_slack[t]),
+                         "counts_per_byte": (record.merge_counts[t] / record.scale).tolist()} for t in top]}
 
 
 def write_mixture(result: dict, out: Path) -> tuple[Path, Path]:
@@ -204,10 +223,15 @@ def write_mixture(result: dict, out: Path) -> tuple[Path, Path]:
     tmp = json_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
     tmp.rename(json_path)
-    fig, ax = plt.subplots(figsize=(6, 3))
-    names, vals = list(result["proportions"]), list(result["proportions"].values())
-    ax.barh(names, vals)
-    ax.set_xlabel("inferred byte share")
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(result["proportions"]) + 1.2))
+    names, vals = list(result["proportions"]), np.array(list(result["proportions"].values()))
+    err = None
+    if "bootstrap" in result:  # asymmetric bars: the bootstrap's 90% interval around the estimate
+        iv = np.array([result["bootstrap"]["interval_90"][k] for k in names])
+        err = np.clip(np.stack([vals - iv[:, 0], iv[:, 1] - vals]), 0, None)
+    ax.barh(names, vals, xerr=err, capsize=3)
+    ax.invert_yaxis()
+    ax.set_xlabel("inferred byte share" + (" (bars: bootstrap 90% interval)" if err is not None else ""))
     ax.set_title(f"mixture inferred from {result['merges_used']} merges")
     fig.tight_layout()
     fig.savefig(png_path.with_suffix(".tmp.png"))
