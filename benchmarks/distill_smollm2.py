@@ -125,12 +125,15 @@ def main() -> None:
     p.add_argument("--points", type=int, default=4, help="held-out evaluations along each run")
     p.add_argument("--throughput-steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--only", default="abcd")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/distill_smollm2.json"))
     p.add_argument("--plot", type=Path, default=Path("benchmarks/distill_smollm2.png"))
     args = p.parse_args()
 
     run = args.run_dir
+    if args.threads:
+        torch.set_num_threads(args.threads)
     env = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     teacher = load_model(run / "teacher").eval().requires_grad_(False)
     pruned = load_model(run / "prune").eval()
