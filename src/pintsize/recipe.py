@@ -21,6 +21,7 @@ from pintsize.pipeline.ablate_config import AblateConfig
 from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig
 from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig, check_seq_len_fits
+from pintsize.train.distill_config import DistillConfig
 
 
 class RunConfig(Section):
@@ -41,6 +42,7 @@ class Recipe(Section):
     pack: PackConfig = Field(default_factory=PackConfig)
     model: ModelSection = Field(default_factory=ModelSection)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    distill: DistillConfig | None = Field(None, description="replaces [pretrain]: a student learns from a teacher")
     sft: SFTConfig | None = None
     dpo: DPOConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -58,7 +60,7 @@ class Recipe(Section):
 
     def stage_dir(self, stage: str) -> Path:
         """Where a stage of this run writes its artifact: runs/<name>/<stage> (curate, tokenizer,
-        pack, pretrain, sft, dpo, eval, export)."""
+        pack, pretrain, distill, sft, dpo, eval, export)."""
         return self.out_dir / stage
 
 

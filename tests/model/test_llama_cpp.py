@@ -179,3 +179,17 @@ def test_smollm2_through_llama_cpp(smollm2_model, tmp_path, dtype):
     gen, server = check_completion(smollm2_model, tmp_path, dtype, "The three primary colors are", min_compared=8)
     reply = check_chat(gen, server, [{"role": "user", "content": "What is the capital of France?"}], min_compared=8)
     assert "Paris" in reply
+
+
+def test_pruned_model_through_llama_cpp(trained_model, tmp_path):
+    """A pruned model's head_dim (16) is no longer d_model / n_head (48 / 2): the GGUF's
+    attention.key_length carries it, and llama.cpp decodes what we decode."""
+    import json
+
+    from pintsize.model.prune import prune_artifact
+
+    calib = tmp_path / "calib.jsonl"
+    calib.write_text(json.dumps({"text": TRAINING_TEXT * 8}) + "\n")
+    _, pruned = prune_artifact(trained_model, tmp_path / "pruned", "d_model=48,n_head=2,n_kv_head=1", calib, seq_len=64)
+    assert (pruned.config.d_model, pruned.config.n_head, pruned.config.head_dim) == (48, 2, 16)
+    check_completion(tmp_path / "pruned", tmp_path, "float32", "The json module can encode", min_compared=4)

@@ -24,20 +24,23 @@ def batch(seed=0):
     return {"input_ids": ids[:, :-1], "targets": targets}
 
 
-def test_kl_matches_torch_kl_div_and_is_zero_for_the_teacher_itself():
+# padded to 128, or T != 1: the usual CE; unpadded at T = 1: the CE from the KL's log-softmax
+@pytest.mark.parametrize("vocab, T", [(100, 2.0), (128, 2.0), (128, 1.0)])
+def test_kl_matches_torch_kl_div_and_is_zero_for_the_teacher_itself(vocab, T):
     torch.manual_seed(0)
-    teacher, student = Llama(cfg()).eval(), Llama(cfg()).eval()
+    teacher, student = Llama(cfg(vocab_size=vocab)).eval(), Llama(cfg(vocab_size=vocab)).eval()
     b = batch()
-    obj = DistillObjective(teacher, student.config, temperature=2.0, kl_ratio=0.5)
+    obj = DistillObjective(teacher, student.config, temperature=T, kl_ratio=0.5)
     loss, m = obj(student, b)
     with torch.no_grad():
-        t = F.log_softmax(teacher(b["input_ids"])[..., :100] / 2, -1)
-        s = F.log_softmax(student(b["input_ids"])[..., :100] / 2, -1)
+        t = F.log_softmax(teacher(b["input_ids"])[..., :vocab] / T, -1)
+        s = F.log_softmax(student(b["input_ids"])[..., :vocab] / T, -1)
         mask = b["targets"] != IGNORE_INDEX
         ref = F.kl_div(s[mask], t[mask], log_target=True, reduction="sum")
         ce = F.cross_entropy(student(b["input_ids"])[mask], b["targets"][mask], reduction="sum")
     assert torch.allclose(m["kl"], ref, rtol=1e-5)
-    assert torch.allclose(loss, 0.5 * ce + 0.5 * 4 * ref, rtol=1e-5)
+    assert torch.allclose(m["ce"], ce, rtol=1e-5)
+    assert torch.allclose(loss, 0.5 * ce + 0.5 * T**2 * ref, rtol=1e-5)
     assert obj.units(b) == 29
     _, same = DistillObjective(teacher, teacher.config)(teacher, b)
     assert same["kl"].abs() < 1e-4

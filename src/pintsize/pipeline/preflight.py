@@ -57,6 +57,8 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
         )
     if "pretrain" in running and recipe.pretrain.init_from:
         check_model(recipe.pretrain.init_from, "[pretrain].init_from")
+    if "distill" in running:
+        check(lambda: _check_distill_models(recipe, check_model))
     if "eval" in running and recipe.eval.harness_tasks:
         check(lambda: _check_harness_tasks(recipe.eval))
     for section in ("sft", "dpo"):
@@ -116,3 +118,18 @@ def raise_problems(problems: list[str]) -> None:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise PintsizeError(f"the run would stop on the way; nothing was run. Fix the recipe:\n{lines}")
+
+
+def _check_distill_models(recipe: Recipe, check_model: Callable[[str, str], None]) -> None:
+    """The teacher (a model, or a GGUF the run imports) and the student are there."""
+    from pintsize.train.distill_config import is_gguf
+
+    d = recipe.distill
+    if is_gguf(d.teacher):
+        from pintsize.model.gguf_import import resolve_gguf
+
+        resolve_gguf(d.teacher)
+    else:
+        check_model(d.teacher, "[distill].teacher")
+    if d.student:
+        check_model(d.student, "[distill].student")

@@ -29,9 +29,15 @@ def stage_dir(recipe: Recipe, name: str) -> Path:
     return Path(reused) if reused else recipe.stage_dir(name)
 
 
+def base_stage(recipe: Recipe) -> str:
+    """The stage that makes the base model: distillation replaces pretraining when the recipe has it."""
+    return "distill" if recipe.distill else "pretrain"
+
+
 def final_stage(recipe: Recipe) -> Path:
-    """The training stage whose model the later stages use: DPO if there is one, else SFT, else pretraining."""
-    return stage_dir(recipe, "dpo" if recipe.dpo else "sft" if recipe.sft else "pretrain")
+    """The training stage whose model the later stages use: DPO if there is one, else SFT, else
+    pretraining (or distillation)."""
+    return stage_dir(recipe, "dpo" if recipe.dpo else "sft" if recipe.sft else base_stage(recipe))
 
 
 def final_model(recipe: Recipe) -> Path:
@@ -96,7 +102,7 @@ def start_model(recipe: Recipe, section: str) -> Path:
     init_from = getattr(recipe, section).init_from
     if init_from:
         return Path(init_from)
-    return stage_dir(recipe, "pretrain" if section == "sft" or recipe.sft is None else "sft")
+    return stage_dir(recipe, base_stage(recipe) if section == "sft" or recipe.sft is None else "sft")
 
 
 def _posttrain_inputs(recipe: Recipe, section: str) -> dict[str, Path]:
@@ -117,6 +123,51 @@ def _dpo(recipe: Recipe, out: Path) -> None:
     from pintsize.train.posttrain_commands import print_summary
 
     print_summary(run_dpo(recipe, start_model(recipe, "dpo"), out), "dpo")
+
+
+def teacher_dir(recipe: Recipe) -> Path:
+    """[distill].teacher: the run's `teacher` stage when it names a GGUF to import, else the path itself."""
+    from pintsize.train.distill_config import is_gguf
+
+    teacher = recipe.distill.teacher
+    return stage_dir(recipe, "teacher") if is_gguf(teacher) else Path(teacher)
+
+
+def student_dir(recipe: Recipe) -> Path | None:
+    """[distill].student, else the run's `prune` stage when [distill].prune is set, else None ([model])."""
+    d = recipe.distill
+    return Path(d.student) if d.student else stage_dir(recipe, "prune") if d.prune else None
+
+
+def _teacher(recipe: Recipe, out: Path) -> None:
+    from pintsize.model.gguf_import import import_gguf_artifact
+
+    import_gguf_artifact(recipe.distill.teacher, out)
+
+
+def _prune(recipe: Recipe, out: Path) -> None:
+    from pintsize.model.prune import describe, prune_artifact
+
+    d = recipe.distill
+    before, after = prune_artifact(teacher_dir(recipe), out, d.prune, stage_dir(recipe, "pack"), d.calib_tokens, d.seq_len)
+    print(f"pruned {describe(before.config)} -> {describe(after.config)}")
+
+
+def _distill(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.commands import print_summary
+    from pintsize.train.distill import run_distill
+
+    print_summary(run_distill(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), teacher_dir(recipe), student_dir(recipe), out))
+
+
+def _inputs_distill(r: Recipe) -> dict[str, Path]:
+    inputs = {"shards": stage_dir(r, "pack"), "tokenizer": stage_dir(r, "tokenizer"), "teacher": teacher_dir(r)}
+    student = student_dir(r)
+    return inputs | ({"student": student} if student else {})
+
+
+def _distills(r: Recipe) -> bool:
+    return r.distill is not None
 
 
 def _eval(recipe: Recipe, out: Path) -> None:
@@ -159,6 +210,14 @@ STAGES: tuple[Stage, ...] = (
         _quality,
     ),
     Stage("curate", lambda r: bool(r.data.sources), curate_config, _curate_inputs, _curate),
+    # Before the tokenizer: a distilled run tokenizes with the imported teacher's tokenizer.
+    Stage(
+        "teacher",
+        lambda r: _distills(r) and teacher_dir(r) == stage_dir(r, "teacher"),
+        lambda r: {"teacher": r.distill.teacher},
+        lambda r: {},
+        _teacher,
+    ),
     Stage(
         "tokenizer",
         lambda r: True,
@@ -173,7 +232,15 @@ STAGES: tuple[Stage, ...] = (
         lambda r: {"corpus": _corpus(r), "tokenizer": stage_dir(r, "tokenizer")},
         _pack,
     ),
-    Stage("pretrain", lambda r: True, lambda r: {"model": r.model, "pretrain": r.pretrain}, _inputs_pretrain, _pretrain),
+    Stage(
+        "prune",
+        lambda r: _distills(r) and not r.distill.student and r.distill.prune is not None,
+        lambda r: {"prune": r.distill.prune, "calib_tokens": r.distill.calib_tokens, "seq_len": r.distill.seq_len},
+        lambda r: {"teacher": teacher_dir(r), "shards": stage_dir(r, "pack")},
+        _prune,
+    ),
+    Stage("pretrain", lambda r: not _distills(r), lambda r: {"model": r.model, "pretrain": r.pretrain}, _inputs_pretrain, _pretrain),
+    Stage("distill", _distills, lambda r: {"model": r.model, "distill": r.distill}, _inputs_distill, _distill),
     Stage("sft", lambda r: r.sft is not None, lambda r: r.sft, lambda r: _posttrain_inputs(r, "sft"), _sft),
     Stage("dpo", lambda r: r.dpo is not None, lambda r: r.dpo, lambda r: _posttrain_inputs(r, "dpo"), _dpo),
     Stage("eval", lambda r: True, lambda r: r.eval, lambda r: {"model": final_stage(r), "shards": stage_dir(r, "pack")}, _eval),

@@ -96,9 +96,10 @@ def check_seq_len_fits(recipe) -> None:
         return
     block = recipe.model.resolve().block_size
     reused = recipe.run.reuse
-    starts = {"pretrain": True, "sft": not reused.keys() & {"pretrain"}, "dpo": not reused.keys() & {"pretrain", "sft"}}
+    distill = getattr(recipe, "distill", None)  # replaces pretrain; a pruned or given student is checked when it starts
+    starts = {"pretrain": distill is None, "distill": distill is not None and not (distill.student or distill.prune), "sft": not reused.keys() & {"pretrain"}, "dpo": not reused.keys() & {"pretrain", "sft"}}
     for section, from_recipe_model in starts.items():
-        config = getattr(recipe, section)
+        config = getattr(recipe, section, None)
         if config is None or config.init_from or not from_recipe_model:
             continue
         if config.seq_len > block:

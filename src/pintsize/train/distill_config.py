@@ -1,14 +1,42 @@
-"""The `[distill]` settings: how a student learns from a frozen teacher (see distill_objective)."""
+"""The `[distill]` section: a student learns from a frozen teacher (see distill_objective) on the
+pretraining engine and data (packed shards), with every [pretrain] setting (steps, batch,
+optimizer, checkpoints) as well.
+
+When a recipe has [distill], it replaces [pretrain] in `pintsize run`: SFT, eval and export use
+the distilled model. The student is, in order: `student` (a model dir, a prune or training-stage
+artifact), else the teacher pruned to `prune` (the run's `prune` stage, calibrated on the run's
+training shards), else the recipe's [model] config from random initialization.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import Field
+
+from pintsize.train.config import TrainConfig
+
+GGUF_BUILTIN = "builtin:"
 
 
-class DistillConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def is_gguf(teacher: str) -> bool:
+    """A teacher the run imports first (`pintsize import gguf`): a .gguf file or builtin:smollm2."""
+    return teacher.startswith(GGUF_BUILTIN) or teacher.endswith(".gguf")
 
-    teacher: str = Field(description="the teacher: a pintsize model directory or a stage artifact holding one")
+
+class DistillConfig(TrainConfig):
+    teacher: str = Field(
+        description="the teacher: a pintsize model dir or a stage artifact holding one; a .gguf file or "
+        "builtin:smollm2 is imported by the run's `teacher` stage"
+    )
+    student: str | None = Field(None, description="the student: a model dir or artifact (e.g. `pintsize prune`'s output)")
+    prune: str | None = Field(
+        None, description="without `student`: prune the teacher to this target (70M, a named config, n_layer=..,d_ff=..)"
+    )
+    calib_tokens: int = Field(65536, gt=0, description="with `prune`: training tokens to score importance on")
+    student_init: Literal["weights", "random"] = Field(
+        "weights", description="random: the student's architecture with fresh weights (the from-scratch baseline)"
+    )
     temperature: float = Field(1.0, gt=0, description="softmax temperature of both teacher and student in the KL term")
-    kl_ratio: float = Field(1.0, ge=0, le=1, description="r in (1 - r) * next-token CE + r * T^2 * KL")
+    kl_ratio: float = Field(1.0, ge=0, le=1, description="r in (1 - r) * next-token CE + r * T^2 * KL (0: next-token loss only; KL is still reported)")
     top_k: int | None = Field(None, gt=0, description="keep only the teacher's top-k logits per token (None: the full vocabulary)")

@@ -6,10 +6,18 @@ The teacher runs under no_grad in the same step on the same batch (no second cop
 With `top_k`, only the teacher's k largest logits per token are kept (renormalized over those k)
 and the KL is taken against the student's full-vocabulary log-probabilities at those k tokens:
 sum_k p_T(k) (log p_T(k) - log p_S(k)), still >= 0, and it also pushes the student's mass off the
-tokens the teacher dropped. Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy.
+tokens the teacher dropped. Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy:
+the top k are taken from the teacher's own logits (bf16 under autocast), then upcast.
+
+A batch may carry the teacher's targets already (`teacher_logp`, `teacher_ids`: computed once and
+shared by several students, as benchmarks/distill_smollm2.py does); the teacher is not run then.
+With a table of each token's length in bytes (`token_bytes`), validation also reports bits per
+byte of the student's next-token loss (`bpb`).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -30,17 +38,20 @@ def check_same_vocabulary(teacher: ModelConfig, student: ModelConfig, teacher_so
 
 def teacher_targets(teacher_logits: torch.Tensor, vocab: int, temperature: float, top_k: int | None):
     """Teacher logits [..., V] -> (log-probabilities [..., k], token ids [..., k] or None), fp32."""
-    logits = teacher_logits[..., :vocab].float() / temperature
+    logits = teacher_logits[..., :vocab]
     if top_k is None or top_k >= vocab:
-        return F.log_softmax(logits, dim=-1), None
-    values, ids = logits.topk(top_k, dim=-1)
-    return F.log_softmax(values, dim=-1), ids
+        return F.log_softmax(logits.float() / temperature, dim=-1), None
+    values, ids = logits.topk(top_k, dim=-1)  # the same k at any temperature > 0
+    return F.log_softmax(values.float() / temperature, dim=-1), ids
 
 
 def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None,
                vocab: int, temperature: float) -> torch.Tensor:
     """Per-token KL(teacher || student) [...] at `temperature`, in fp32."""
-    student_logp = F.log_softmax(student_logits[..., :vocab].float() / temperature, dim=-1)
+    return kl_from_log_probs(F.log_softmax(student_logits[..., :vocab].float() / temperature, dim=-1), teacher_logp, teacher_ids)
+
+
+def kl_from_log_probs(student_logp: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None) -> torch.Tensor:
     if teacher_ids is not None:
         student_logp = student_logp.gather(-1, teacher_ids)
     return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
@@ -48,25 +59,57 @@ def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher
 
 class DistillObjective:
     """The engine's objective protocol: sums over target tokens; metrics `kl` (to the teacher, at
-    temperature T) and `ce` (next-token cross-entropy), both per-token sums."""
+    temperature T), `ce` (next-token cross-entropy) and, with `token_bytes`, `bytes` (what the
+    target tokens spell), all per-token sums. `teacher` may be None when every batch carries the
+    teacher's targets."""
 
-    def __init__(self, teacher: nn.Module, student_config: ModelConfig, temperature: float = 1.0,
-                 kl_ratio: float = 1.0, top_k: int | None = None):
-        check_same_vocabulary(teacher.config, student_config)
-        self.teacher = teacher.eval().requires_grad_(False)
+    def __init__(self, teacher: nn.Module | None, student_config: ModelConfig, temperature: float = 1.0,
+                 kl_ratio: float = 1.0, top_k: int | None = None, token_bytes: torch.Tensor | None = None):
+        if teacher is not None:
+            check_same_vocabulary(teacher.config, student_config)
+            teacher = teacher.eval().requires_grad_(False)
+        self.teacher = teacher
         self.vocab, self.temperature, self.kl_ratio, self.top_k = student_config.vocab_size, temperature, kl_ratio, top_k
+        self.token_bytes = token_bytes
+
+    def targets_of_teacher(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if "teacher_logp" in batch:
+            return batch["teacher_logp"].float(), batch.get("teacher_ids")
+        if self.teacher is None:
+            raise ValueError("DistillObjective without a teacher needs batches that carry teacher_logp")
+        device = batch["input_ids"].device
+        if self.teacher.lm_head.weight.device != device:  # built before the engine picked the device
+            self.teacher.to(device)
+        with torch.no_grad():
+            logits = self.teacher(batch["input_ids"], batch.get("positions"), batch.get("attn_mask"))
+            return teacher_targets(logits, self.vocab, self.temperature, self.top_k)
 
     def __call__(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        args = (batch["input_ids"], batch.get("positions"), batch.get("attn_mask"))
-        with torch.no_grad():
-            t_logp, t_ids = teacher_targets(self.teacher(*args), self.vocab, self.temperature, self.top_k)
-        logits = model(*args)
+        t_logp, t_ids = self.targets_of_teacher(batch)
+        logits = model(batch["input_ids"], batch.get("positions"), batch.get("attn_mask"))
         targets = batch["targets"]
         mask = targets != IGNORE_INDEX
-        kl = (forward_kl(logits, t_logp, t_ids, self.vocab, self.temperature) * mask).sum()
-        ce = cross_entropy_sum(logits, targets)
+        student_logp = F.log_softmax(logits[..., : self.vocab].float() / self.temperature, dim=-1)
+        kl = (kl_from_log_probs(student_logp, t_logp, t_ids) * mask).sum()
+        if self.temperature == 1 and logits.shape[-1] == self.vocab:
+            # the same log-softmax gives the next-token loss: one [B, T, V] fp32 pass fewer
+            picked = student_logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            ce = -(picked * mask).sum()
+        else:  # padded vocabulary rows count in the usual loss (as LMObjective computes it)
+            ce = cross_entropy_sum(logits, targets)
         loss = (1 - self.kl_ratio) * ce + self.kl_ratio * self.temperature**2 * kl
-        return loss, {"kl": kl.detach(), "ce": ce.detach()}
+        metrics = {"kl": kl.detach(), "ce": ce.detach()}
+        if self.token_bytes is not None:
+            table = self.token_bytes.to(targets.device)
+            metrics["bytes"] = (table[targets.clamp(min=0)] * mask).sum().float()
+        return loss, metrics
+
+    @staticmethod
+    def derived(means: dict[str, float]) -> dict[str, float]:
+        """Bits per byte from the per-token means: sum CE / (ln 2 * sum bytes)."""
+        if not means.get("bytes"):
+            return {}
+        return {"bpb": means["ce"] / math.log(2) / means["bytes"]}
 
     def units(self, batch: dict) -> torch.Tensor:
         return (batch["targets"] != IGNORE_INDEX).sum()

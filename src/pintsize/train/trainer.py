@@ -286,6 +286,7 @@ class Trainer:
             return None
         self.last_val_loss = loss_sum / units
         means = {k: v / units for k, v in zip(metric_sums, sums)}
+        means |= getattr(self.objective, "derived", lambda m: {})(means)  # e.g. distillation's bits per byte
         return Validation(self.last_val_loss, int(units), means)
 
     # ------------------------------------------------------------ the loop
