@@ -29,7 +29,8 @@ def test_shipped_recipes_validate_and_plan(name, tmp_path, monkeypatch):
         Path(reused).mkdir(parents=True)
         (Path(reused) / "manifest.json").write_text("{}")
     steps = {s.stage.name: s.action for s in plan(recipe)}
-    assert steps["pretrain"] == "run"
+    assert steps["pretrain"] == ("off" if recipe.distill else "run")  # [distill] replaces pretraining
+    assert steps["distill"] == ("run" if recipe.distill else "off")
     assert (steps["sft"] == "off") == (recipe.sft is None) and (steps["dpo"] == "off") == (recipe.dpo is None)
     assert (steps["quality"] == "off") == (recipe.quality_model is None)
 

@@ -64,7 +64,7 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
 
 def harness_skipped(config: EvalConfig) -> bool:
     """harness_optional and a task needs the eval data folder, which is not here."""
-    from pintsize.eval.harness import needs_eval_data
+    from pintsize.eval.harness import find_eval_data, needs_eval_data  # looked up at call time (tests replace it)
 
     return bool(config.harness_tasks and config.harness_optional and needs_eval_data(config.harness_tasks)
                 and find_eval_data(config.data_dir) is None)
