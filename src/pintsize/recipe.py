@@ -53,6 +53,8 @@ class Recipe(Section):
     def _cross_section_checks(self) -> "Recipe":
         if self.adapt is None:  # an adaptation run trains the [adapt].base model, checked when it is known
             check_seq_len_fits(self)
+        if self.tokenizer.kind == "extend" and self.adapt is None:
+            raise ValueError("[tokenizer] kind = 'extend' extends the tokenizer of the [adapt].base model; the recipe has no [adapt]")
         return self
 
     @property

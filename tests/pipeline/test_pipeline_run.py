@@ -90,13 +90,13 @@ def test_every_stage_runs_and_the_report_is_written(finished, recipe_dict):
 
 
 def test_rerun_skips_every_unchanged_stage(finished, recipe_dict):
-    assert [s.action for s in plan(parse_recipe(recipe_dict))] == ["skip"] * len(STAGES)
+    assert [s.action for s in plan(parse_recipe(recipe_dict)) if s.stage.name in STAGES] == ["skip"] * len(STAGES)
 
 
 def test_a_changed_section_reruns_only_what_depends_on_it(finished, recipe_dict):
     changed = json.loads(json.dumps(recipe_dict))
     changed["dpo"]["beta"] = 0.2
-    actions = {s.stage.name: s.action for s in plan(parse_recipe(changed))}
+    actions = {s.stage.name: s.action for s in plan(parse_recipe(changed)) if s.stage.name in STAGES}  # not the off [adapt] stages
     assert actions == {**{s: "skip" for s in STAGES}, "dpo": "run", "eval": "run", "export": "run"}
     changed["tokenizer"]["vocab_size"] = 640
     actions = {s.stage.name: s.action for s in plan(parse_recipe(changed))}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pintsize.errors import PintsizeError
 from pintsize.recipe import Recipe
 
 
@@ -65,8 +64,6 @@ def extend_base_tokenizer(recipe: Recipe, corpus: Path, out: Path) -> None:
     from pintsize.model.checkpoint import resolve_model_dir
     from pintsize.tokenizer.extend import extend_tokenizer
 
-    if recipe.adapt is None:
-        raise PintsizeError("[tokenizer] kind = 'extend' extends the tokenizer of the [adapt].base model; the recipe has no [adapt]")
     extend_tokenizer(resolve_model_dir(base_model(recipe), "[adapt].base"), corpus, out, recipe.tokenizer.add)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from pintsize.artifacts import MANIFEST, atomic_write_text, lineage
 from pintsize.errors import PintsizeError
 from pintsize.report import sections
+from pintsize.report.adapt_section import adaptation
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -45,6 +46,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         sections.tokenizer(dirs),
         sections.training(dirs),
         sections.evaluation(dirs),
+        adaptation(dirs),
         _lineage(dirs, run_dir),
     ]
     body = "\n".join(p for p in parts if p)
