@@ -93,3 +93,29 @@ def adapt_eval(recipe: Recipe, out: Path) -> None:
     inputs = adapt_eval_inputs(recipe)
     models = {"base (old tokenizer)": inputs["base"], "transferred, 0 steps": inputs["transfer"], "after pretraining": inputs["trained"]}
     print_table(evaluate_domains(recipe.adapt, models, inputs["shards"], out, inputs))
+
+
+def preflight_problems(recipe: Recipe, running: set[str]) -> list[str]:
+    """What would stop an adaptation run's own stages: a base model that is not there, manual
+    pages without groff to render them."""
+    from pintsize.errors import PintsizeError
+
+    problems = []
+    if recipe.adapt is not None and running & {"base", "transfer"}:
+        try:
+            if imports_base(recipe):
+                from pintsize.model.gguf_import import resolve_gguf
+
+                resolve_gguf(recipe.adapt.base)
+            else:
+                from pintsize.model.checkpoint import resolve_model_dir
+
+                resolve_model_dir(recipe.adapt.base, "[adapt].base")
+        except PintsizeError as e:
+            problems.append(str(e))
+    if "curate" in running and any(s.format == "man" for s in recipe.data.sources):
+        from pintsize.curate.manpages import groff_available
+
+        if not groff_available():
+            problems.append("[data] sources with format = 'man' need groff to render manual pages (apt-get install groff-base)")
+    return problems

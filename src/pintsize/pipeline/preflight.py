@@ -60,6 +60,9 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
         check_model(recipe.pretrain.init_from, "[pretrain].init_from")
     if "eval" in running and recipe.eval.harness_tasks:
         check(lambda: _check_harness_tasks(recipe.eval))
+    from pintsize.pipeline.adapt_stages import preflight_problems
+
+    problems += preflight_problems(recipe, running)
     for section in ("sft", "dpo"):
         if section in running:
             config = getattr(recipe, section)

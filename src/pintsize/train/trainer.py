@@ -30,8 +30,8 @@ from pintsize.train.guard import DivergenceGuard, TrainingDiverged
 from pintsize.train.monitor import Monitor, Stamp
 from pintsize.train.objective import Objective
 from pintsize.train.optim import build_optimizer
-from pintsize.train.phases import set_phase
 from pintsize.train.parallelize import autocast_context, parallelize, resolve_precision
+from pintsize.train.phases import set_phase
 from pintsize.train.schedule import lr_at
 from pintsize.train.stop import StopRequests, TrainingStopped
 
