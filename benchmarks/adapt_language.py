@@ -39,12 +39,13 @@ def main() -> None:
     ap.add_argument("--recipe", help="run this adaptation recipe once per --inits instead")
     ap.add_argument("--reuse-from", help="--recipe: a finished run of it whose base, curate, tokenizer and pack to reuse")
     ap.add_argument("--inits", nargs="+", default=["random", "mean", "focus"])
+    ap.add_argument("--collect-only", action="store_true", help="--recipe: only gather the figures of finished runs in --work")
     ap.add_argument("--freeze", type=int, default=20, help="--recipe: embeddings-only steps")
     ap.add_argument("--val-every", type=int, default=10)
     ap.add_argument("--val-tokens", type=int, default=8192)
     ap.add_argument("--eval-docs", type=int, default=16)
     ap.add_argument("--eval-chars", type=int, default=3000)
-    ap.add_argument("--w2v-epochs", type=int, nargs="+", default=[3, 30])
+    ap.add_argument("--w2v-epochs", type=int, nargs="*", default=[3, 30])
     ap.add_argument("--plot", default="benchmarks/adapt_language.png")
     ap.add_argument("--train-pages", type=int, default=250)
     ap.add_argument("--held-docs", type=int, default=8)
@@ -142,8 +143,13 @@ def recipe_mode(a) -> None:
     from adapt_recipe_experiment import plot, run_inits, static_embedding_quality
 
     t0 = time.time()
-    results = run_inits(a)
-    quality = static_embedding_quality(a, a.w2v_epochs) if "focus" in a.inits else {}
+    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment)
+        from adapt_recipe_experiment import collect
+
+        results = {i: collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
+    else:
+        results = run_inits(a)
+    quality = static_embedding_quality(a, a.w2v_epochs) if "focus" in a.inits and a.w2v_epochs else {}
     plot(results, Path(a.plot), a.freeze)
     out = {"args": vars(a), "inits": results, "static_embeddings": quality, "wall_s": round(time.time() - t0, 1)}
     (Path(a.work) / "adapt_recipe.json").write_text(json.dumps(out, indent=2))

@@ -39,16 +39,19 @@ def run_inits(a) -> dict:
         t0 = time.time()
         run(parse_recipe(d, f"{a.recipe} (init={init})"), report=False)
         first = first or work / init
-        root = work / init
-        metrics = [json.loads(l) for l in (root / "pretrain" / "metrics.jsonl").read_text().splitlines()]
-        out[init] = {
-            "adapt_eval": json.loads((root / "adapt_eval" / "results.json").read_text()),
-            "transfer": json.loads((root / "transfer" / "manifest.json").read_text())["stats"],
-            "val_loss": {m["step"]: m["val_loss"] for m in metrics if "val_loss" in m},
-            "wall_s": round(time.time() - t0, 1),
-        }
+        out[init] = collect(work / init) | {"wall_s": round(time.time() - t0, 1)}
         print(init, json.dumps(out[init]["adapt_eval"]["rows"]), flush=True)
     return out
+
+
+def collect(root: Path) -> dict:
+    """One finished run's figures: the adapt_eval table, the transfer's row counts, the val curve."""
+    metrics = [json.loads(l) for l in (root / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    return {
+        "adapt_eval": json.loads((root / "adapt_eval" / "results.json").read_text()),
+        "transfer": json.loads((root / "transfer" / "manifest.json").read_text())["stats"],
+        "val_loss": {m["step"]: m["val_loss"] for m in metrics if "val_loss" in m},
+    }
 
 
 def static_embedding_quality(a, epochs: list[int]) -> dict:

@@ -132,3 +132,12 @@ def test_a_missing_base_model_stops_the_run_before_it_starts(tmp_path, german):
     recipe = parse_recipe(adapt_recipe(tmp_path / "run", tmp_path / "nowhere", german))
     with pytest.raises(PintsizeError, match=r"nothing was run.*\n  - .*nowhere: no such file or directory, given as \[adapt\]\.base"):
         run(recipe, dry_run=True)
+
+
+def test_the_report_shows_both_domains(adapted):
+    from pintsize.report.html import write_report
+
+    page = write_report(adapted, adapted.parent / "report.html").read_text()
+    rows = json.loads((adapted / "adapt_eval" / "results.json").read_text())["rows"]
+    assert "<h2>Adaptation: new and old domain" in page
+    assert all(f"<td>{r['model']}</td>" in page and f"{r['old_bpb']:,.4g}" in page for r in rows)
