@@ -6,6 +6,11 @@ training budget) and held-out. Old domain: the stdlib documentation (English).
 Prints a table and writes JSON; bits per byte are comparable across tokenizers.
 
     python benchmarks/adapt_language.py --model /tmp/smol17 --manpages /tmp/de17/x/usr/share/man/de --work /tmp/adapt17
+
+With --recipe, the adaptation recipe itself instead (`pintsize run` once per init, on the same
+shards, embeddings warm-up then all parameters), FOCUS's static embeddings checked, and a plot:
+
+    python benchmarks/adapt_language.py --recipe recipes/adapt-language.toml --work /tmp/adapt17r --steps 40 --freeze 20
 """
 
 from __future__ import annotations
@@ -28,9 +33,20 @@ def render(page: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--manpages", required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--manpages")
     ap.add_argument("--work", required=True)
+    ap.add_argument("--recipe", help="run this adaptation recipe once per --inits instead")
+    ap.add_argument("--reuse-from", help="--recipe: a finished run of it whose base, curate, tokenizer and pack to reuse")
+    ap.add_argument("--inits", nargs="+", default=["random", "mean", "focus"])
+    ap.add_argument("--collect-only", action="store_true", help="--recipe: only gather the figures of finished runs in --work")
+    ap.add_argument("--freeze", type=int, default=20, help="--recipe: embeddings-only steps")
+    ap.add_argument("--val-every", type=int, default=10)
+    ap.add_argument("--val-tokens", type=int, default=8192)
+    ap.add_argument("--eval-docs", type=int, default=16)
+    ap.add_argument("--eval-chars", type=int, default=3000)
+    ap.add_argument("--w2v-epochs", type=int, nargs="*", default=[3, 30])
+    ap.add_argument("--plot", default="benchmarks/adapt_language.png")
     ap.add_argument("--train-pages", type=int, default=250)
     ap.add_argument("--held-docs", type=int, default=8)
     ap.add_argument("--held-chars", type=int, default=1200)
@@ -38,11 +54,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default 1e-3; with --recipe, the recipe's")
     a = ap.parse_args()
     torch.set_num_threads(2)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
+    if a.recipe:
+        return recipe_mode(a)
+    if not (a.model and a.manpages):
+        ap.error("--model and --manpages are needed without --recipe")
 
     from pintsize.data.pydoc_corpus import pydoc_documents
     from pintsize.eval.perplexity import evaluate_perplexity
@@ -96,7 +116,7 @@ def main() -> None:
         for p in model.parameters():
             p.requires_grad_(False)
         model.tok_emb.weight.requires_grad_(True)
-        opt = torch.optim.AdamW([model.tok_emb.weight], lr=a.lr, weight_decay=0.0)
+        opt = torch.optim.AdamW([model.tok_emb.weight], lr=a.lr or 1e-3, weight_decay=0.0)
         model.train()
         g = torch.Generator().manual_seed(0)
         for step in range(a.steps):
@@ -114,6 +134,36 @@ def main() -> None:
     for r in rows:
         print(f"| {r['init']} | {r['steps']} | {r['de_bpb']:.3f} | {r['en_bpb']:.3f} |")
     print(json.dumps(result))
+
+
+def recipe_mode(a) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from adapt_recipe_experiment import plot, run_inits, static_embedding_quality
+
+    t0 = time.time()
+    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment)
+        from adapt_recipe_experiment import collect
+
+        results = {i: collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
+    else:
+        results = run_inits(a)
+    quality = static_embedding_quality(a, a.w2v_epochs) if "focus" in a.inits and a.w2v_epochs else {}
+    plot(results, Path(a.plot), a.freeze)
+    out = {"args": vars(a), "inits": results, "static_embeddings": quality, "wall_s": round(time.time() - t0, 1)}
+    (Path(a.work) / "adapt_recipe.json").write_text(json.dumps(out, indent=2))
+    first = next(iter(results.values()))["adapt_eval"]
+    base = first["rows"][0]
+    print(f"held-out German {first['bytes']['new']:,} bytes, English {first['bytes']['old']:,} bytes")
+    print(f"tokens/byte German: old {base['new_tokens_per_byte']:.3f}, new {first['rows'][1]['new_tokens_per_byte']:.3f}; "
+          f"English: old {base['old_tokens_per_byte']:.3f}, new {first['rows'][1]['old_tokens_per_byte']:.3f}")
+    print("\n| init | German bpb, 0 steps | German bpb, after | English bpb, 0 steps | English bpb, after |\n|---|---|---|---|---|")
+    print(f"| original model + tokenizer | {base['new_bpb']:.3f} | - | {base['old_bpb']:.3f} | - |")
+    for init, r in results.items():
+        z, f = r["adapt_eval"]["rows"][1], r["adapt_eval"]["rows"][2]
+        print(f"| {init} | {z['new_bpb']:.3f} | {f['new_bpb']:.3f} | {z['old_bpb']:.3f} | {f['old_bpb']:.3f} |")
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

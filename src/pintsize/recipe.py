@@ -18,6 +18,7 @@ from pintsize.errors import RecipeError
 from pintsize.eval.config import EvalConfig
 from pintsize.model.recipe import ExportConfig, ModelSection
 from pintsize.pipeline.ablate_config import AblateConfig
+from pintsize.pipeline.adapt_config import AdaptConfig
 from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig
 from pintsize.train.config import DPOConfig, PretrainConfig, SFTConfig, check_seq_len_fits
@@ -48,10 +49,14 @@ class Recipe(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     ablate: AblateConfig | None = None
+    adapt: AdaptConfig | None = None
 
     @model_validator(mode="after")
     def _cross_section_checks(self) -> "Recipe":
-        check_seq_len_fits(self)
+        if self.adapt is None:  # an adaptation run trains the [adapt].base model, checked when it is known
+            check_seq_len_fits(self)
+        if self.tokenizer.kind == "extend" and self.adapt is None:
+            raise ValueError("[tokenizer] kind = 'extend' extends the tokenizer of the [adapt].base model; the recipe has no [adapt]")
         return self
 
     @property

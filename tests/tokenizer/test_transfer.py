@@ -92,14 +92,16 @@ def test_focus_rows_are_sparse_mixes_of_shared_rows(tmp_path, bpe_dir, new_tok, 
     assert sum(inside) >= counts["focus"]
 
 
-def test_focus_too_small_corpus_is_one_line_and_fallback_is_asked_for(tmp_path, bpe_dir, new_tok):
+def test_focus_too_small_corpus_is_one_line_and_fallback_is_asked_for(tmp_path, bpe_dir, new_tok, capsys):
     model = _tiny_model(tmp_path, bpe_dir, True)
     small = tmp_path / "small.jsonl"
     small.write_text(json.dumps({"text": "a few words only"}) + "\n")
-    with pytest.raises(PintsizeError, match="too few to train static embeddings.*--fallback"):
+    with pytest.raises(PintsizeError, match=r"small.jsonl: the target corpus has \d+ tokens under the new tokenizer: too few to train static embeddings.*--fallback mean\|random \(\[adapt\]\.fallback in a recipe\)"):
         transfer_tokenizer(model, new_tok, tmp_path / "out", TransferConfig(init="focus"), corpus=small)
+    capsys.readouterr()
     counts = transfer_tokenizer(model, new_tok, tmp_path / "out", TransferConfig(init="focus", fallback="mean"), corpus=small)
     assert counts["focus"] == 0 and counts["mean"] > 0
+    assert "falling back to mean as asked" in capsys.readouterr().out  # and it says so
 
 
 def test_missing_chat_token_is_named(tmp_path, bpe_dir, new_tok):

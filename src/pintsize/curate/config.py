@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from pintsize.config_base import Section
 from pintsize.curate.profiles import PROFILES, ProfileName, ProfileRules
 
-SourceFormat = Literal["jsonl", "parquet", "text", "pydoc"]
+SourceFormat = Literal["jsonl", "parquet", "text", "man", "pydoc"]
 
 
 class SourceConfig(Section):
@@ -26,7 +26,7 @@ class SourceConfig(Section):
         None, description="a file, a directory or a glob pattern (`**` recurses); not used by format = pydoc"
     )
     format: SourceFormat = Field(
-        "jsonl", description="jsonl | parquet | text (one document per file) | pydoc (the stdlib documentation)"
+        "jsonl", description="jsonl | parquet | text (one document per file) | man (manual pages, rendered by groff) | pydoc (the stdlib documentation)"
     )
     text_field: str = Field("text", description="the field or column that holds the text (jsonl, parquet)")
     id_field: str | None = Field("id", description="the field that holds a document id; missing ids are made from file and line")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +39,10 @@ def read_shard(spec: ShardSpec, source: SourceConfig, max_doc_bytes: int) -> Ite
         yield from _read_pydoc(spec, source)
         return
     base = source_base(source)
-    if source.format == "text":
+    if source.format in ("text", "man"):
+        read = _read_manpage if source.format == "man" else _read_text_file
         for f in spec.files:
-            yield _read_text_file(Path(f), base, source, max_doc_bytes)
+            yield read(Path(f), base, source, max_doc_bytes)
     elif source.format == "parquet":
         yield from _read_parquet(spec, base, source, max_doc_bytes)
     else:
@@ -234,6 +236,22 @@ def _read_text_file(path: Path, base: Path, source: SourceConfig, max_doc_bytes:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         return _quarantine(doc_id, source, data.decode("utf-8", "replace"), "invalid_utf8", {**where, "error": str(e)})
+    if not text.strip():
+        return _quarantine(doc_id, source, text, "empty", where)
+    return make_document(doc_id, text, source.name, where)
+
+
+def _read_manpage(path: Path, base: Path, source: SourceConfig, max_doc_bytes: int) -> Item:
+    from pintsize.curate.manpages import render_manpage
+
+    rel = _rel(path, base)
+    doc_id, where = f"{source.name}/{rel}", {"path": rel}
+    try:
+        text = render_manpage(path)
+    except (OSError, EOFError, zlib.error, subprocess.SubprocessError) as e:
+        return _quarantine(doc_id, source, "", "unreadable_file", {**where, "error": str(e)})
+    if len(text.encode()) > max_doc_bytes:
+        return _quarantine(doc_id, source, text[:KEEP_CHARS], "too_large", {**where, "truncated": True})
     if not text.strip():
         return _quarantine(doc_id, source, text, "empty", where)
     return make_document(doc_id, text, source.name, where)

@@ -105,7 +105,7 @@ def plan_shards(config: DataConfig) -> list[ShardSpec]:
                 add(source=si, start=start, stop=stop)
             continue
         files = source_files(source)
-        if source.format == "text":
+        if source.format in ("text", "man"):
             sizes = [f.stat().st_size for f in files]
             for start, stop in group_by_size(sizes, shard_bytes):
                 add(source=si, files=tuple(str(f) for f in files[start:stop]))

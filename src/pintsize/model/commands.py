@@ -20,6 +20,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         recipe = load_recipe(file)
         console.print_json(recipe.model_dump_json())
+        if recipe.adapt is not None:  # the model is the [adapt].base one, with the run's tokenizer
+            console.print(f"[green]ok[/]: {file} (adapts {recipe.adapt.base})")
+            return
         model = recipe.model.resolve()
         console.print(f"[green]ok[/]: {file} (model {model.name}: {model.num_params():,} parameters)")
 

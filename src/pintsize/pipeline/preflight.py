@@ -61,6 +61,9 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
         check(lambda: _check_distill_models(recipe, check_model))
     if "eval" in running and recipe.eval.harness_tasks:
         check(lambda: _check_harness_tasks(recipe.eval))
+    from pintsize.pipeline.adapt_stages import preflight_problems
+
+    problems += preflight_problems(recipe, running)
     for section in ("sft", "dpo"):
         if section in running:
             config = getattr(recipe, section)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pintsize.errors import PintsizeError
+from pintsize.pipeline import adapt_stages
 from pintsize.recipe import Recipe
 
 
@@ -82,6 +83,8 @@ def _curate(recipe: Recipe, out: Path) -> None:
 def _tokenizer(recipe: Recipe, out: Path) -> None:
     from pintsize.tokenizer import build_tokenizer
 
+    if recipe.tokenizer.kind == "extend":
+        return adapt_stages.extend_base_tokenizer(recipe, _corpus(recipe), out)
     build_tokenizer(recipe.tokenizer, _corpus(recipe) if recipe.tokenizer.kind == "train" else None, out)
 
 
@@ -94,7 +97,7 @@ def _pack(recipe: Recipe, out: Path) -> None:
 def _pretrain(recipe: Recipe, out: Path) -> None:
     from pintsize.train.pretrain import run_pretrain
 
-    run_pretrain(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out)
+    run_pretrain(adapt_stages.with_adapted_start(recipe), stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out)
 
 
 def start_model(recipe: Recipe, section: str) -> Path:
@@ -194,7 +197,14 @@ def _export(recipe: Recipe, out: Path) -> None:
             art.stats["gguf"] = "model.gguf"
 
 
+def _tokenizer_inputs(r: Recipe) -> dict[str, Path]:
+    if r.tokenizer.kind == "extend":
+        return {"corpus": _corpus(r), "base": adapt_stages.base_model(r)}
+    return {"corpus": _corpus(r)} if r.tokenizer.kind == "train" else {}
+
+
 def _inputs_pretrain(r: Recipe) -> dict[str, Path]:
+    r = adapt_stages.with_adapted_start(r)
     inputs = {"shards": stage_dir(r, "pack"), "tokenizer": stage_dir(r, "tokenizer")}
     if r.pretrain.init_from:
         inputs["init_from"] = Path(r.pretrain.init_from)
@@ -209,6 +219,7 @@ STAGES: tuple[Stage, ...] = (
         lambda r: {f"labels{i}": Path(p) for i, p in enumerate(r.quality_model.labels)},
         _quality,
     ),
+    Stage("base", adapt_stages.imports_base, lambda r: r.adapt.base, adapt_stages.base_inputs, adapt_stages.import_base),
     Stage("curate", lambda r: bool(r.data.sources), curate_config, _curate_inputs, _curate),
     # Before the tokenizer: a distilled run tokenizes with the imported teacher's tokenizer.
     Stage(
@@ -222,9 +233,10 @@ STAGES: tuple[Stage, ...] = (
         "tokenizer",
         lambda r: True,
         lambda r: r.tokenizer,
-        lambda r: {"corpus": _corpus(r)} if r.tokenizer.kind == "train" else {},
+        _tokenizer_inputs,
         _tokenizer,
     ),
+    Stage("transfer", lambda r: r.adapt is not None, adapt_stages.transfer_config, adapt_stages.transfer_inputs, adapt_stages.transfer),
     Stage(
         "pack",
         lambda r: True,
@@ -244,5 +256,6 @@ STAGES: tuple[Stage, ...] = (
     Stage("sft", lambda r: r.sft is not None, lambda r: r.sft, lambda r: _posttrain_inputs(r, "sft"), _sft),
     Stage("dpo", lambda r: r.dpo is not None, lambda r: r.dpo, lambda r: _posttrain_inputs(r, "dpo"), _dpo),
     Stage("eval", lambda r: True, lambda r: r.eval, lambda r: {"model": final_stage(r), "shards": stage_dir(r, "pack")}, _eval),
+    Stage("adapt_eval", lambda r: r.adapt is not None, lambda r: r.adapt, adapt_stages.adapt_eval_inputs, adapt_stages.adapt_eval),
     Stage("export", lambda r: r.export.hf or r.export.gguf, lambda r: r.export, lambda r: {"model": final_stage(r)}, _export),
 )

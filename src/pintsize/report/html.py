@@ -15,6 +15,7 @@ from pintsize.artifacts import MANIFEST, atomic_write_text
 from pintsize.errors import PintsizeError
 from pintsize.report import sections
 from pintsize.report.lineage_section import lineage_section
+from pintsize.report.adapt_section import adaptation
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -47,6 +48,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         sections.tokenizer(dirs),
         sections.training(dirs),
         sections.evaluation(dirs),
+        adaptation(dirs),
         lineage_section(dirs, run_dir),
     ]
     body = "\n".join(p for p in parts if p)

@@ -41,8 +41,8 @@ def train_static_embeddings(token_docs: Iterable[list[str]], dim: int = 100, epo
     if n_tokens < MIN_CORPUS_TOKENS:
         raise PintsizeError(
             f"the target corpus has {n_tokens} tokens under the new tokenizer: too few to train static "
-            f"embeddings for focus (need at least {MIN_CORPUS_TOKENS}); give a larger --corpus, or pass "
-            "--fallback mean|random to initialise the new tokens that way instead"
+            f"embeddings for focus (need at least {MIN_CORPUS_TOKENS}); give more target text, or ask for "
+            "--fallback mean|random ([adapt].fallback in a recipe) to initialise the new tokens that way instead"
         )
     w2v = Word2Vec(docs, vector_size=dim, window=5, min_count=1, epochs=epochs, workers=1, seed=seed, sg=1)
     return w2v.wv

@@ -47,6 +47,9 @@ class TrainConfig(Section):
     max_bad_steps: int = Field(5, gt=0, description="consecutive skipped steps before the run stops")
     init_from: str | None = Field(None, description="a model or checkpoint dir to start from (context extension, fine-tuning)")
     seed: int = Field(1234, ge=0, lt=2**63, description="0 <= seed < 2**63 (what torch.manual_seed accepts on every rank)")
+    freeze_until_step: int = Field(
+        0, ge=0, description="train only the embeddings and output head for the first N steps, then every parameter (adaptation)"
+    )
 
     @model_validator(mode="after")
     def _steps_fit(self) -> "TrainConfig":
@@ -59,6 +62,8 @@ class TrainConfig(Section):
                 f"micro_batch_size x the number of processes"
             )
         steps = self.max_steps or (-(-self.max_tokens // self.global_batch_tokens) if self.max_tokens else 0)
+        if steps and self.freeze_until_step > steps:
+            raise ValueError(f"freeze_until_step ({self.freeze_until_step:,}) is past the run's last step ({steps:,})")
         if steps > MAX_STEPS:
             key = "max_steps" if self.max_steps else "max_tokens"
             raise ValueError(f"{key} makes a run of {steps:,} steps; at most {MAX_STEPS:,} steps are allowed")

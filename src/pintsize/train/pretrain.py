@@ -32,8 +32,19 @@ def vocab_size(tokenizer: Path, shards: Path) -> int:
 
 
 def resolve_model(recipe: Recipe, vocab: int) -> tuple[ModelConfig, dict[str, torch.Tensor] | None, Path | None]:
-    """The model config to train and, with init_from, the weights to start from."""
-    config = recipe.model.resolve(vocab_size=vocab)
+    """The model config to train and, with init_from, the weights to start from. A recipe that
+    continues a model without a [model] section trains that model as it is."""
+    as_is = recipe.pretrain.init_from is not None and "model" not in recipe.model_fields_set
+    if as_is:
+        src = resolve_model_dir(recipe.pretrain.init_from, "[pretrain].init_from")
+        config = load_config(src)
+        if config.vocab_size != vocab:
+            raise RecipeError(
+                f"{src}: the model has {config.vocab_size:,} token embeddings but the run's tokenizer has {vocab:,} "
+                "tokens; give the model this tokenizer first (pintsize tokenizer transfer, or an [adapt] run)"
+            )
+    else:
+        config = recipe.model.resolve(vocab_size=vocab)
     if recipe.pretrain.seq_len > config.block_size:
         raise RecipeError(
             f"[pretrain].seq_len ({recipe.pretrain.seq_len}) is longer than the model's block_size ({config.block_size})"

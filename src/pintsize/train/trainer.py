@@ -31,6 +31,7 @@ from pintsize.train.monitor import Monitor, Stamp
 from pintsize.train.objective import Objective
 from pintsize.train.optim import build_optimizer
 from pintsize.train.parallelize import autocast_context, parallelize, resolve_precision
+from pintsize.train.phases import set_phase
 from pintsize.train.schedule import lr_at
 from pintsize.train.stop import StopRequests, TrainingStopped
 
@@ -173,6 +174,8 @@ class Trainer:
         """Forward and backward over one global batch, then an update unless the divergence guard
         objects, all queued on the device without waiting for it: the guard judges on the device
         and the fused AdamW skips a bad update there (`found_inf`). `finish` reads the results."""
+        if self.config.freeze_until_step:
+            set_phase(self.model, self.step + 1, self.config.freeze_until_step)
         batches = [self.prepare(b) for b in micro_batches]
         units = self.env.all_reduce(torch.stack([self.objective.units(b) for b in batches]).sum().float())
         # FSDP averages gradients over ranks; scaling by world/units makes the result the mean
