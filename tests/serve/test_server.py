@@ -2,6 +2,7 @@
 raw HTTP for malformed requests: every bad request gets a 4xx with a message, never a 500."""
 
 import json
+import threading
 import time
 
 import httpx
@@ -152,9 +153,18 @@ def test_api_key_is_required_when_set(gen, serve_app):
 
 def test_requests_over_the_concurrency_limit_get_429(gen, serve_app, monkeypatch):
     step = BatchedDecoder._step
-    # 10 ms a token: the first request is still generating when the second arrives (a tiny model
-    # would otherwise finish its 200 tokens, into the socket's buffer, within the test's round trip)
-    monkeypatch.setattr(BatchedDecoder, "_step", lambda self: (time.sleep(0.01), step(self)))
+    # The decoder waits (after its first steps) until the second request has had its answer: the
+    # first request holds the only slot however fast or loaded the machine is (a timed sleep flaked).
+    answered = threading.Event()
+    steps = []
+
+    def gated(self):
+        steps.append(1)
+        if len(steps) > 2:
+            answered.wait(30)
+        return step(self)
+
+    monkeypatch.setattr(BatchedDecoder, "_step", gated)
     app = create_app(gen, ServerSettings(model_name=NAME, max_concurrent=1, max_tokens=200))
     with serve_app(app) as base:
         # greedy: a sampled end-of-text token could end the first request early and free the slot
@@ -163,6 +173,7 @@ def test_requests_over_the_concurrency_limit_get_429(gen, serve_app, monkeypatch
         with httpx.stream("POST", f"{base}/v1/completions", json=body, timeout=30) as first:
             next(first.iter_lines())  # the first request is generating and holds the only slot
             second = httpx.post(f"{base}/v1/completions", json={**body, "stream": False}, timeout=30)
+            answered.set()
             assert second.status_code == 429 and "limit 1" in second.json()["error"]["message"]
         # the slot comes back once the first request is over (here: its client hung up)
         for _ in range(50):
