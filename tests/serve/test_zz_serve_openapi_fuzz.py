@@ -1,3 +1,4 @@
+# Named to run after the other serve tests: a schemathesis run leaves the shared generator in a state that upset test_server.py's 429 test (not yet understood).
 """The served OpenAPI schema says what the server does: a bounded schemathesis run finds no 5xx and
 no response or status the schema does not document, and every request it calls valid is served."""
 
