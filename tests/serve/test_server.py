@@ -9,7 +9,6 @@ import httpx
 import openai
 import pytest
 
-from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator
 from pintsize.serve.sampling import SamplingParams
 from pintsize.serve.server import ServerSettings, create_app
@@ -152,32 +151,42 @@ def test_api_key_is_required_when_set(gen, serve_app):
 
 
 def test_requests_over_the_concurrency_limit_get_429(gen, serve_app, monkeypatch):
-    step = BatchedDecoder._step
-    # The decoder waits (after its first steps) until the second request has had its answer: the
-    # first request holds the only slot however fast or loaded the machine is (a timed sleep flaked).
+    # The first request's tokens stop after the first one until the second request has had its
+    # answer: it holds the only slot however fast or loaded the machine is (a timed sleep, and a
+    # gate on the shared decoder's steps, both flaked in full runs).
     answered = threading.Event()
-    steps = []
+    real_stream = gen.stream
 
-    def gated(self):
-        steps.append(1)
-        if len(steps) > 2:
-            answered.wait(30)
-        return step(self)
+    def holding_stream(prompt_ids, params, decoder=None):
+        stream = real_stream(prompt_ids, params)
+        tokens = stream.tokens
 
-    monkeypatch.setattr(BatchedDecoder, "_step", gated)
+        def held():
+            try:
+                yield next(tokens)
+                answered.wait(30)
+                yield from tokens
+            finally:
+                tokens.close()
+
+        stream.tokens = held()
+        return stream
+
+    monkeypatch.setattr(gen, "stream", holding_stream)
     app = create_app(gen, ServerSettings(model_name=NAME, max_concurrent=1, max_tokens=200))
     with serve_app(app) as base:
-        # greedy: a sampled end-of-text token could end the first request early and free the slot
-        assert gen.complete("The json module can", SamplingParams(max_new_tokens=200)).finish_reason == "length"
         body = {"model": NAME, "prompt": "The json module can", "max_tokens": 200, "stream": True, "temperature": 0}
-        with httpx.stream("POST", f"{base}/v1/completions", json=body, timeout=30) as first:
-            next(first.iter_lines())  # the first request is generating and holds the only slot
+        with httpx.stream("POST", f"{base}/v1/completions", json=body, timeout=60) as first:
+            lines = first.iter_lines()
+            opening = next(lines)  # the first request is generating and holds the only slot
+            assert json.loads(opening.removeprefix("data: "))["choices"][0]["text"], opening
             second = httpx.post(f"{base}/v1/completions", json={**body, "stream": False}, timeout=30)
             answered.set()
-            assert second.status_code == 429 and "limit 1" in second.json()["error"]["message"]
+            assert second.status_code == 429 and "limit 1" in second.json()["error"]["message"], second.text
         # the slot comes back once the first request is over (here: its client hung up)
-        for _ in range(50):
+        for _ in range(100):
             again = httpx.post(f"{base}/v1/completions", json={**body, "stream": False, "max_tokens": 2}, timeout=30)
             if again.status_code == 200:
                 break
+            time.sleep(0.1)
         assert again.status_code == 200

@@ -195,11 +195,8 @@ def test_fast_byte_level_word_count_equals_the_tokenizers_pre_tokenizer():
     assert _fast_plan(pre_tokenizers.ByteLevel(add_prefix_space=True)) is None
 
 
-def test_run_check_sets_the_inferred_mixture_beside_the_corpus_shares(tmp_path):
-    """The report's check: a tokenizer trained by `pintsize tokenizer train` on a 3-source corpus;
-    the inferred shares match the sources' byte shares of its training text."""
-    from pintsize.report.tokenizer_section import render_mixture_check
-    from pintsize.tokenizer.mixture_check import mixture_check
+def _three_source_run(tmp_path):
+    """A corpus of three sources with uneven byte shares, and a tokenizer trained on it."""
     from pintsize.tokenizer.train import train_tokenizer
 
     cats = _categories()
@@ -210,11 +207,45 @@ def test_run_check_sets_the_inferred_mixture_beside_the_corpus_shares(tmp_path):
         docs = [text[i:i + 2000] for i in range(0, len(text), 2000)]
         (corpus / f"{name}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
     train_tokenizer(corpus, tmp_path / "tok", 512)
-    check = mixture_check(tmp_path / "tok", corpus)
+    return corpus, tmp_path / "tok"
+
+
+def test_run_check_sets_the_inferred_mixture_beside_the_corpus_shares(tmp_path):
+    """The report's check: a tokenizer trained by `pintsize tokenizer train` on a 3-source corpus;
+    the inferred shares match the sources' byte shares of its training text."""
+    from pintsize.report.tokenizer_section import render_mixture_check
+    from pintsize.tokenizer.mixture_check import mixture_check
+
+    corpus, tok = _three_source_run(tmp_path)
+    check = mixture_check(tok, corpus)
     known = np.array([v["known"] for v in check["sources"].values()])
     assert abs(known.sum() - 1) < 1e-9 and known.max() > 0.5  # the real byte shares, uneven
     assert check["log10_mse"] < -3 and check["log10_mse"] < check["log10_mse_uniform"] - 1, check
     assert "inferred from its first" in render_mixture_check(check)
+
+
+def test_tokenizer_compare_shows_the_check_and_skips_other_corpora(tmp_path, pints_dir):
+    """`pintsize tokenizer compare` prints (and writes) the same check; a tokenizer that was not
+    trained on the given corpus, or not trained here at all, gets a reason instead of numbers."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from pintsize.cli import app
+    from pintsize.tokenizer.mixture_check import mixture_check
+
+    corpus, tok = _three_source_run(tmp_path)
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, ["tokenizer", "compare", str(tok), str(pints_dir), "--corpus", str(corpus), "--out", str(out)], terminal_width=220)
+    assert r.exit_code == 0, r.output
+    checks = json.loads((out / "compare.json").read_text())["mixture_checks"]
+    assert checks["pints"] is None and "no known mixture" in r.output
+    assert checks["tok"]["sources"]["code"]["inferred"] == pytest.approx(mixture_check(tok, corpus)["sources"]["code"]["inferred"], abs=1e-6)
+    assert f"{checks['tok']['sources']['prose']['inferred']:.3f}" in r.output
+
+    elsewhere = tmp_path / "copy"
+    shutil.copytree(corpus, elsewhere)
+    assert "not on" in mixture_check(tok, elsewhere)["error"]
 
 
 def test_sentencepiece_words_keep_space_runs_and_prefix_each_line():

@@ -54,8 +54,9 @@ class _Request(BaseModel):
     stop: Stops = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    # lt, not le=2**64 - 1: the published schema's numbers are floats, and 2**64 is one exactly
-    seed: json_int(ge=0, lt=2**64) | None = Field(None, description="seeds the sampling (an unsigned 64-bit integer)")
+    # Any integer, reduced modulo 2^64 (torch's seed range) by the server. A published bound near
+    # 2^64 is not exact in the doubles most schema tools compare with: a fuzzer sent 2^64 + 383 as valid.
+    seed: JSONInt | None = Field(None, description="seeds the sampling; any integer, taken modulo 2^64")
     n: JSONInt = Field(1, json_schema_extra={"minimum": 1, "maximum": 1}, description="only 1 is supported")
     logprobs: bool | JSONInt | None = Field(None, json_schema_extra={"enum": [False, 0, None]}, description="not supported")
     frequency_penalty: float = Field(0.0, json_schema_extra={"minimum": 0, "maximum": 0}, description="not supported")

@@ -168,7 +168,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             top_p=req.top_p,
             repetition_penalty=req.repetition_penalty,
             stop=tuple(req.stop or ()),
-            seed=req.seed,
+            seed=None if req.seed is None else req.seed % 2**64,
         )
 
     def start(prompt_ids: list[int], params: SamplingParams) -> tuple[TextStream, Callable[[], None]]:

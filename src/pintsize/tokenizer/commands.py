@@ -59,6 +59,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 m = tok["metrics"][source]
                 table.add_row(source, name, *(f"{m[k]:.4f}" if k == "byte_fallback_rate" else f"{m[k]:.3f}" for k in METRICS))
         console.print(table)
+        result["mixture_checks"] = _mixture_checks(tokenizers, corpus)
         json_path, png_path = write_comparison(result, out)
         console.print(f"[green]wrote[/] {json_path} and {png_path}")
 
@@ -109,6 +110,29 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                           f"these categories makes them the most frequent pair), worst: {worst}")
         json_path, png_path = write_mixture(result, out)
         console.print(f"[green]wrote[/] {json_path} and {png_path}")
+
+
+def _mixture_checks(tokenizers: list[Path], corpus: Path) -> dict:
+    """Each tokenizer trained here on this corpus: its mixture inferred from its merges beside the
+    corpus's real byte shares (the check the run report shows too). Printed as a table."""
+    from pintsize.tokenizer.compare import unique_names
+    from pintsize.tokenizer.mixture_check import mixture_check
+
+    checks = {name: mixture_check(path, corpus) for name, path in unique_names(tokenizers).items()}
+    table = Table(title="mixture inference check: the training mixture read back from each tokenizer's merges")
+    for col in ("tokenizer", "source", "byte share in its training text", "inferred from its merges"):
+        table.add_column(col, justify="left" if col in ("tokenizer", "source") else "right")
+    for name, check in checks.items():
+        if check is None:
+            table.add_row(name, "-", "not trained by `pintsize tokenizer train` on a multi-source corpus: no known mixture", "-")
+        elif "error" in check:
+            table.add_row(name, "-", f"skipped: {check['error']}", "-")
+        else:
+            for source, v in check["sources"].items():
+                table.add_row(name, source, f"{v['known']:.3f}", f"{v['inferred']:.3f}")
+            table.add_row(name, "log10 MSE", f"uniform guess {check['log10_mse_uniform']:.2f}", f"{check['log10_mse']:.2f}", end_section=True)
+    console.print(table)
+    return checks
 
 
 def _report(out: Path) -> None:

@@ -81,7 +81,7 @@ def compare_tokenizers(tokenizers: list[Path], corpus: Path, max_docs_per_source
         "sources": {s: vars(t) for s, t in totals.items()},
         "tokenizers": {},
     }
-    for name, path in _unique_names(tokenizers).items():
+    for name, path in unique_names(tokenizers).items():
         backend = TokenizerInfo.read(path).backend
         fallback = byte_fallback_ids(backend)
         per_source, all_tokens, all_fallback = {}, 0, 0
@@ -107,7 +107,7 @@ def _metrics(t: _Totals, tokens: int, fallback: int) -> dict:
     }
 
 
-def _unique_names(paths: list[Path]) -> dict[str, Path]:
+def unique_names(paths: list[Path]) -> dict[str, Path]:
     """Each tokenizer's label: its folder's name, with as many parent folders as it takes to tell
     them apart (runs/a/tokenizer and runs/b/tokenizer -> a/tokenizer, b/tokenizer); a path given
     twice gets a prime."""

@@ -19,13 +19,21 @@ def mixture_check(tok_dir: Path, corpus: Path, merges: int = MERGES, sample_byte
     """{"sources": {name: {"known", "inferred"}}, "log10_mse", "log10_mse_uniform", ...}, or None when
     the tokenizer was not trained on this corpus (e.g. the Pints tokenizer) or it has one source.
     A source too small for the merges gives {"error": message} instead."""
-    from pintsize.artifacts import read_manifest
+    from pintsize.artifacts import MANIFEST, read_manifest
     from pintsize.data.records import iter_texts
+    from pintsize.tokenizer.load import tokenizer_dir
     from pintsize.tokenizer.mixture_inference import MixtureInferenceError, infer_mixture
 
-    config = read_manifest(tok_dir).get("config", {})
+    tok_dir = tokenizer_dir(tok_dir)  # a model artifact's tokenizer/ too
+    if not (tok_dir / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(tok_dir)
+    config = manifest.get("config", {})
     if config.get("kind") != "train":
         return None
+    trained_on = manifest.get("inputs", {}).get("corpus", {}).get("path")
+    if trained_on and Path(trained_on) != Path(corpus).resolve():
+        return {"error": f"the tokenizer was trained on {trained_on}, not on {corpus}: its known mixture is not this corpus's"}
     texts: dict[str, list[str]] = {}
     for text, source in iter_texts(corpus, config.get("max_docs_per_source")):
         texts.setdefault(source, []).append(text)

@@ -21,6 +21,19 @@ def _stage_input(given: Path | None, default: Path, stage: str, option: str) -> 
 
 
 FORCE_OPT = typer.Option(False, "--force", help="train again from step 0 even where a finished artifact exists")
+SHARDS_OPT = typer.Option(None, "--shards", help="packed token shards (default: the run's pack/ artifact)")
+TOKENIZER_OPT = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)")
+DEVICE_OPT = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)")
+
+
+def packed_inputs(recipe, shards: Path | None, tokenizer: Path | None) -> tuple[Path, Path]:
+    """The shards and tokenizer a training command reads: the options, or the run's pack/ and tokenizer/."""
+    from pintsize.pipeline.stages import stage_dir
+
+    return (
+        _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards"),
+        _stage_input(tokenizer, stage_dir(recipe, "tokenizer"), "tokenizer", "--tokenizer"),
+    )
 
 
 def already_finished(out: Path, stage: str, force: bool) -> bool:
@@ -43,31 +56,30 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         recipe_file: Path = typer.Argument(..., help="a recipe TOML file (its model and pretrain sections are used)"),
-        shards: Path = typer.Option(None, "--shards", help="packed token shards (default: the run's pack/ artifact)"),
-        tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)"),
+        shards: Path = SHARDS_OPT,
+        tokenizer: Path = TOKENIZER_OPT,
         out: Path = typer.Option(None, "--out", help="output directory (default: the run's pretrain/)"),
-        device: str = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)"),
+        device: str = DEVICE_OPT,
         force: bool = FORCE_OPT,
     ) -> None:
         """Pretrain the model on packed shards; rerun the same command to resume after a crash.
 
         Several devices: torchrun --nproc_per_node N -m pintsize pretrain RECIPE (FSDP2)."""
-        from pintsize.pipeline.stages import stage_dir
         from pintsize.recipe import load_recipe
         from pintsize.train.pretrain import run_pretrain
 
         recipe = load_recipe(recipe_file)
-        shards = _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards")
-        tokenizer = _stage_input(tokenizer, stage_dir(recipe, "tokenizer"), "tokenizer", "--tokenizer")
+        shards, tokenizer = packed_inputs(recipe, shards, tokenizer)
         out = out or recipe.stage_dir("pretrain")
         if already_finished(out, "pretrain", force):
             return
-        result = run_pretrain(recipe, shards, tokenizer, out, device=device)
-        if os.environ.get("RANK", "0") == "0":
-            print_summary(result)
+        print_summary(run_pretrain(recipe, shards, tokenizer, out, device=device))
 
 
 def print_summary(artifact: Path) -> None:
+    """The finished stage's figures, printed once (by rank 0 under torchrun)."""
+    if os.environ.get("RANK", "0") != "0":
+        return
     from rich.table import Table
 
     from pintsize.artifacts import read_manifest

@@ -2,42 +2,38 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
-from pintsize.train.commands import FORCE_OPT, _stage_input, already_finished, print_summary
+from pintsize.train.commands import DEVICE_OPT, FORCE_OPT, SHARDS_OPT, TOKENIZER_OPT, already_finished, packed_inputs, print_summary
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("distill")
     def distill_cmd(
         recipe_file: Path = typer.Argument(..., help="a recipe TOML file (its distill section; its model section for a student from scratch)"),
-        shards: Path = typer.Option(None, "--shards", help="packed token shards (default: the run's pack/ artifact)"),
-        tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)"),
+        shards: Path = SHARDS_OPT,
+        tokenizer: Path = TOKENIZER_OPT,
         teacher: Path = typer.Option(None, "--teacher", help="the teacher model (default: the recipe's distill.teacher, or the run's teacher/ import)"),
         student: Path = typer.Option(None, "--student", help="the student model (default: the recipe's distill.student, or the run's prune/)"),
         out: Path = typer.Option(None, "--out", help="output directory (default: the run's distill/)"),
-        device: str = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)"),
+        device: str = DEVICE_OPT,
         force: bool = FORCE_OPT,
     ) -> None:
         """Distill a frozen teacher into a student on packed shards; rerun the same command to resume after a crash.
 
         Several devices: torchrun --nproc_per_node N -m pintsize distill RECIPE (FSDP2)."""
         from pintsize.errors import RecipeError
-        from pintsize.pipeline.stages import stage_dir, student_dir, teacher_dir
+        from pintsize.pipeline.stages import student_dir, teacher_dir
         from pintsize.recipe import load_recipe
         from pintsize.train.distill import run_distill
 
         recipe = load_recipe(recipe_file)
         if recipe.distill is None:
             raise RecipeError(f"{recipe_file}: the recipe has no [distill] section")
-        shards = _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards")
-        tokenizer = _stage_input(tokenizer, stage_dir(recipe, "tokenizer"), "tokenizer", "--tokenizer")
+        shards, tokenizer = packed_inputs(recipe, shards, tokenizer)
         out = out or recipe.stage_dir("distill")
         if already_finished(out, "distill", force):
             return
-        result = run_distill(recipe, shards, tokenizer, teacher or teacher_dir(recipe), student or student_dir(recipe), out, device=device)
-        if os.environ.get("RANK", "0") == "0":
-            print_summary(result)
+        print_summary(run_distill(recipe, shards, tokenizer, teacher or teacher_dir(recipe), student or student_dir(recipe), out, device=device))

@@ -11,13 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from pintsize.errors import PintsizeError
-from pintsize.train.commands import FORCE_OPT, already_finished
+from pintsize.train.commands import DEVICE_OPT, FORCE_OPT, already_finished
 
 console = Console(stderr=True)
 
 RECIPE_ARG = typer.Argument(..., help="a recipe TOML file (its \\[sft] or \\[dpo] section is used)")
 OUT_OPT = typer.Option(None, "--out", help="output directory (default: the run's sft/ or dpo/)")
-DEVICE_OPT = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)")
 
 
 def summary_table(artifact: Path, title: str) -> Table:
