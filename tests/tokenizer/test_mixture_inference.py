@@ -253,3 +253,40 @@ def test_sentencepiece_words_keep_space_runs_and_prefix_each_line():
 
     got = _sentencepiece_words("Hello  world\n\nsee   it go", prefix=True)
     assert got == Counter({"▁Hello": 1, "▁▁world": 1, "▁see": 1, "▁▁▁it": 1, "▁go": 1})
+
+
+def test_lazy_lp_with_row_deletion_equals_the_full_lp():
+    """The lazy LP, with slack rows deleted every round (max_rows=0) or never, reaches the optimum of
+    the full LP (every candidate constraint at once, scipy's HiGHS) and leaves no candidate violated."""
+    from scipy.optimize import linprog
+
+    from pintsize.tokenizer.mixture_lp import solve_mixture
+    from pintsize.tokenizer.mixture_replay import ReplayRecord
+
+    rng = np.random.default_rng(0)
+    T, n, k, pairs = 100, 3, 20, 60
+    truth = np.array([0.5, 0.3, 0.2])
+    merge = rng.integers(50, 400, (T, n))
+    step = np.repeat(np.arange(T, dtype=np.int32), k)
+    pair = rng.integers(0, pairs, T * k).astype(np.int64)
+    counts = rng.integers(0, 400, (T * k, n))
+    counts[(counts @ truth) > merge[step] @ truth] //= 3  # mostly explainable by `truth`, not entirely
+    scale = np.array([1e6, 2e6, 5e5])
+    rec = ReplayRecord(merge, step, pair, counts, scale, None)
+    ids, col = np.unique(pair, return_inverse=True)
+    P, R = len(ids), len(step)
+    diff = (merge[step] - counts) / scale
+    a_ub = np.zeros((R, n + T + P))
+    a_ub[:, :n] = -diff
+    a_ub[np.arange(R), n + step] = -1
+    a_ub[np.arange(R), n + T + col] = -1
+    full = linprog(np.r_[np.zeros(n), np.ones(T + P)], A_ub=a_ub, b_ub=np.zeros(R),
+                   A_eq=np.r_[np.ones(n), np.zeros(T + P)][None], b_eq=[1.0], method="highs")
+    assert full.status == 0
+    for max_rows in (0, None):
+        alpha, info = solve_mixture(rec, per_step=1, max_rows=max_rows)
+        assert info["converged"]
+        assert info["objective"] == pytest.approx(full.fun, rel=1e-6, abs=1e-12)
+        v, u = info["merge_slack"], np.array([info["pair_slack"][p] for p in pair])
+        assert (diff @ alpha + v[step] + u).min() > -1e-12
+        assert alpha.sum() == pytest.approx(1.0)
