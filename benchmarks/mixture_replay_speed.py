@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
 from pintsize.tokenizer.mixture_inference import load_merges, read_category, word_counts
 from pintsize.tokenizer.mixture_lp import solve_mixture
 from pintsize.tokenizer.mixture_replay import replay_categories
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def main() -> None:
@@ -51,19 +57,21 @@ def main() -> None:
 
         rec = replay_categories(steps[: max(a.merges)], words[:n], scale[:n], progress=progress)
         row = {"categories": n, "bytes": sum(scale[:n]), "count_words_s": sum(count_s[:n]), "replay_cpu_s": times, "replay_wall_s": walls,
-               "candidate_rows": int(len(rec.cand_step))}
+               "candidate_rows": int(len(rec.cand_step)), "peak_rss_gb_after_replay": peak_rss_gb()}
         if a.lp:
             t1 = time.process_time()
             _, lp = solve_mixture(rec)
             row["lp_s"], row["lp"] = time.process_time() - t1, {k: v for k, v in lp.items() if "slack" not in k}
-            print(f"  LP {row['lp_s']:.1f} CPU s {row['lp']}", flush=True)
+            row["peak_rss_gb"] = peak_rss_gb()
+            print(f"  LP {row['lp_s']:.1f} CPU s {row['lp']}; peak RSS {row['peak_rss_gb_after_replay']:.2f} GB after the replay, "
+                  f"{row['peak_rss_gb']:.2f} GB after the LP", flush=True)
         rows.append(row)
     print("CPU seconds (one core):")
-    print("| categories | MB total | count words | " + " | ".join(f"replay {m} merges" for m in a.merges) + " | LP |")
-    print("|---" * (3 + len(a.merges) + 1) + "|")
+    print("| categories | MB total | count words | " + " | ".join(f"replay {m} merges" for m in a.merges) + " | LP | peak RSS GB |")
+    print("|---" * (3 + len(a.merges) + 2) + "|")
     for r in rows:
         print(f"| {r['categories']} | {r['bytes'] / 1e6:.1f} | {r['count_words_s']:.0f} | "
-              + " | ".join(f"{r['replay_cpu_s'].get(m, float('nan')):.0f}" for m in a.merges) + f" | {r.get('lp_s', float('nan')):.0f} |")
+              + " | ".join(f"{r['replay_cpu_s'].get(m, float('nan')):.0f}" for m in a.merges) + f" | {r.get('lp_s', float('nan')):.0f} | {r.get('peak_rss_gb', r['peak_rss_gb_after_replay']):.2f} |")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 
