@@ -84,7 +84,7 @@ def solve_mixture(rec: ReplayRecord, max_rounds: int = 100, per_step: int = 4,
     if R:  # start with each step's strongest competitor under a uniform mixture
         uniform = np.full(n, 1.0 / n)
         add(worst_per_step(np.arange(R), lhs_of(uniform, np.zeros(T), np.zeros(P))))
-    alpha, v, u, rounds, converged, dropped = np.full(n, 1.0 / n), np.zeros(T), np.zeros(P), 0, 0, 0
+    alpha, v, u, rounds, converged = np.full(n, 1.0 / n), np.zeros(T), np.zeros(P), 0, False
     for rounds in range(1, max_rounds + 1):
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -108,7 +108,6 @@ def solve_mixture(rec: ReplayRecord, max_rounds: int = 100, per_step: int = 4,
                 in_model[gone] = False
                 deleted[gone] += 1
                 rows = rows[~slack]
-                dropped += len(gone)
         add(worst_per_step(violated, lhs))
     info = {"rounds": rounds, "converged": converged, "constraints": int(len(rows)), "candidate_constraints": R,
             "objective": float(h.getInfo().objective_function_value) / PER_MB, "merge_slack": v / PER_MB,
