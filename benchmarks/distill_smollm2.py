@@ -2,7 +2,8 @@
 token budget? (Minitron, arXiv 2407.14679, predicts that (a) beats (d) by a wide margin.)
 
     pintsize run recipes/distill-smollm2.toml          # makes RUN/{teacher,tokenizer,pack,prune}
-    python benchmarks/distill_smollm2.py runs/distill-smollm2 [--steps 60] [--batch 8] [--seq 256]
+    python benchmarks/distill_smollm2.py runs/distill-smollm2 [--steps 60] [--batch 8] [--seq 256] [--save-models DIR]
+    pintsize eval harness DIR/a -t pintsize_arc_easy --limit 400      # and b, c, d, RUN/teacher, RUN/prune
 
 The same training batches (the recipe's packed stdlib documentation, tokenized by the teacher's
 tokenizer) feed four students on the pintsize engine (`Trainer`):
@@ -33,7 +34,7 @@ import torch
 
 from pintsize.data.eval_batches import eval_batches
 from pintsize.data.loader import TokenLoader
-from pintsize.model.checkpoint import load_model
+from pintsize.model.checkpoint import load_model, save_model
 from pintsize.model.llama import Llama
 from pintsize.train.config import PretrainConfig
 from pintsize.train.distill_objective import DistillObjective, teacher_targets
@@ -127,6 +128,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--only", default="abcd")
+    p.add_argument("--save-models", type=Path, default=None,
+                   help="save each trained variant as a model artifact DIR/<a|b|c|d> (for `pintsize eval harness`)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/distill_smollm2.json"))
     p.add_argument("--plot", type=Path, default=Path("benchmarks/distill_smollm2.png"))
     args = p.parse_args()
@@ -173,6 +176,8 @@ def main() -> None:
                 "final": heldout(trainer.model, val, scorer), "curve": curve(work / name),
             }
             print(json.dumps({name: result["variants"][name]["final"]}), flush=True)
+            if args.save_models:
+                save_model(trainer.model, model.config, args.save_models / name, run / "tokenizer")
             shutil.rmtree(work / name)
 
         if args.throughput_steps:

@@ -16,7 +16,7 @@ from pintsize.model.config import ModelConfig
 from pintsize.model.hf import export_hf
 from pintsize.model.llama import Llama
 from pintsize.model.prune import prune_artifact, prune_model, target_config
-from pintsize.model.prune_importance import activation_importance
+from pintsize.model.prune_importance import activation_importance, block_drop_loss
 
 TEXT = ["The quick brown fox jumps over the lazy dog. " * 20, "Pack my box with five dozen liquor jugs. " * 20]
 
@@ -127,3 +127,33 @@ def test_missing_or_empty_calibration_is_one_clear_error(model_dir):
     with pytest.raises(PintsizeError, match="calibration data is empty"):
         prune_artifact(model_dir / "m", model_dir / "p", "d_ff=64", model_dir / "empty.jsonl")
     assert not (model_dir / "p").exists()
+
+
+def _mean_ce(model: Llama, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        logits = model(x[:, :-1])[..., : model.config.vocab_size]  # without the padded rows
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten()).item()
+
+
+def test_block_drop_loss_is_the_loss_of_the_model_without_that_block():
+    model = randomized(tiny_config())
+    calib = tokens(4 * 33)
+    drop = block_drop_loss(model, calib, seq_len=32, batch_size=3)  # 4 sequences of 33: batches of 3 and 1
+    assert len(model.blocks) == 3  # the model is left whole
+    x = torch.from_numpy(calib).view(4, 33)
+    base = _mean_ce(model, x)
+    imp = activation_importance(model, calib, seq_len=32, batch_size=4)
+    for i in range(3):
+        imp.blocks = torch.ones(3)
+        imp.blocks[i] = 0.0  # prune_model drops block i
+        without = prune_model(model, target_config(model.config, "n_layer=2"), imp)
+        assert drop[i].item() == pytest.approx(_mean_ce(without, x) - base, abs=1e-5)
+
+
+def test_loss_depth_score_drops_the_block_that_costs_least(model_dir):
+    prune_artifact(model_dir / "m", model_dir / "p", "n_layer=2", model_dir / "calib.jsonl", seq_len=32, depth_score="loss")
+    stats = json.loads((model_dir / "p" / "manifest.json").read_text())["stats"]
+    assert stats["block_importance_kind"].startswith("loss increase")
+    assert stats["dropped_blocks"] == [int(np.argmin(stats["block_importance"]))]
+    with pytest.raises(PintsizeError, match="depth score 'nope': expected one of cosine, loss"):
+        prune_artifact(model_dir / "m", model_dir / "q", "n_layer=2", model_dir / "calib.jsonl", depth_score="nope")

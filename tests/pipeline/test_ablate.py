@@ -258,5 +258,5 @@ def test_shipped_ablation_recipe_validates():
     from pintsize.recipe import load_recipe
 
     r = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "ablation.toml")
-    assert r.ablate is not None and {"curated", "uncurated"} <= set(r.ablate.variants) and r.ablate.seeds == [1, 2]
+    assert r.ablate is not None and {"curated", "uncurated"} <= set(r.ablate.variants) and len(r.ablate.seeds) >= 2
     assert set(r.ablate.heldout_sources) <= {s.name for s in r.data.sources}

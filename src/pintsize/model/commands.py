@@ -129,9 +129,12 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         calibration: Path = typer.Option(..., help="a shards directory (train split) or a .jsonl/text corpus"),
         calib_tokens: int = typer.Option(65536, help="calibration tokens to score importance on"),
         seq_len: int = typer.Option(512, help="calibration sequence length"),
+        depth_score: str = typer.Option(
+            "cosine", help="which blocks go when n_layer shrinks: cosine (1 - cos(in, out), one pass) or loss "
+            "(the loss increase when a block is dropped, one pass per block)"),
     ) -> None:
         """Structured pruning by Minitron's activation importance: width (d_ff, heads by GQA group, d_model) and depth."""
         from pintsize.model.prune import describe, prune_artifact
 
-        before, after = prune_artifact(model, out, target, calibration, calib_tokens, seq_len)
+        before, after = prune_artifact(model, out, target, calibration, calib_tokens, seq_len, depth_score=depth_score)
         console.print(f"[green]pruned[/] {describe(before.config)} -> {describe(after.config)}: {out}")

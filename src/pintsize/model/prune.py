@@ -4,7 +4,8 @@ Width: MLP channels, attention heads and embedding channels are ranked by activa
 (`prune_importance`); the same counts are kept in every layer (the config has one d_ff, one
 n_head), the indices are each layer's own, except d_model, which is one residual stream.
 Heads are kept per GQA group: a query head only ever leaves with, or stays next to, its KV head.
-Depth: the blocks with the smallest 1 - cos(input, output) are dropped.
+Depth: the blocks with the smallest 1 - cos(input, output) are dropped, or (depth_score="loss")
+those whose removal raises the calibration loss least.
 
 The target is a parameter count ("70M", "70000000"), a named config ("tiny"), or explicit shape
 fields ("n_layer=24,d_ff=768"). A parameter count keeps depth and the head layout and shrinks
@@ -138,27 +139,38 @@ def prune_model(model: Llama, new: ModelConfig, imp: Importance) -> Llama:
     return build_model(new, {k: v.clone() for k, v in out.items()}, "pruned model", device=p.device, dtype=p.dtype)
 
 
+DEPTH_SCORES = ("cosine", "loss")
+
+
 def prune_artifact(model_dir: str | Path, out: str | Path, target: str, calibration: str | Path,
-                   calib_tokens: int = 65536, seq_len: int = 512, batch_size: int = 8) -> tuple[Llama, Llama]:
+                   calib_tokens: int = 65536, seq_len: int = 512, batch_size: int = 8,
+                   depth_score: str = "cosine") -> tuple[Llama, Llama]:
     """What `pintsize prune` does: (original, pruned); the pruned model is written as an artifact."""
     from pintsize.artifacts import ArtifactWriter
     from pintsize.model.checkpoint import load_model, resolve_model_dir, save_model, tokenizer_path
-    from pintsize.model.prune_importance import activation_importance, calibration_tokens
+    from pintsize.model.prune_importance import activation_importance, block_drop_loss, calibration_tokens
 
+    if depth_score not in DEPTH_SCORES:
+        raise PruneError(f"depth score {depth_score!r}: expected one of {', '.join(DEPTH_SCORES)}")
     model_dir = resolve_model_dir(model_dir, "MODEL")
     model = load_model(model_dir).eval()
     new = target_config(model.config, target)
     new = new.model_copy(update={"name": f"{model.config.name}-pruned"})
     tokens = calibration_tokens(calibration, tokenizer_path(model_dir), model.config.vocab_size, calib_tokens)
     imp = activation_importance(model, tokens, seq_len, batch_size)
+    if depth_score == "loss" and new.n_layer < model.config.n_layer:  # n_layer forward passes: only when depth shrinks
+        imp.blocks = block_drop_loss(model, tokens, seq_len, batch_size)
     pruned = prune_model(model, new, imp)
-    settings = {"target": target, "calib_tokens": calib_tokens, "seq_len": seq_len, "config": new.model_dump(mode="json")}
+    settings = {"target": target, "calib_tokens": calib_tokens, "seq_len": seq_len, "depth_score": depth_score,
+                "config": new.model_dump(mode="json")}
     with ArtifactWriter(out, "prune", settings, inputs={"model": model_dir, "calibration": calibration}) as art:
         save_model(pruned, new, art.dir, tokenizer_dir=tokenizer_path(model_dir))
         art.stats.update(
             params_before=model.num_params(), params_after=pruned.num_params(), calibration_tokens=imp.tokens,
             dropped_blocks=sorted(set(range(model.config.n_layer)) - set(_top(imp.blocks, new.n_layer).tolist())),
-            block_importance=[round(float(v), 6) for v in imp.blocks],
+            block_importance=[round(float(v), 6) for v in imp.blocks], block_importance_kind=(
+                "loss increase when dropped (nats/token)" if depth_score == "loss" and new.n_layer < model.config.n_layer
+                else "1 - cos(block input, output)"),
         )
     return model, pruned
 

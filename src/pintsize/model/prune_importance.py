@@ -6,7 +6,9 @@ Over calibration batches, for every layer:
   MLP channels mean over tokens of |silu(gate) * up| (the input of the down projection);
   embedding   mean over tokens of |RMSNorm output| per channel, summed over every norm;
   depth       mean over tokens of 1 - cos(block input, block output): a block that barely turns
-              the residual stream is the cheapest to drop (ShortGPT's block influence).
+              the residual stream is the cheapest to drop (ShortGPT's block influence);
+              or (`block_drop_loss`) the increase of the next-token loss when the block is left
+              out, Minitron's other depth metric: exact, but one forward pass per block.
 """
 
 from __future__ import annotations
@@ -129,3 +131,33 @@ def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_
             h.remove()
     n = n_seq * seq_len
     return Importance(heads / n, channels / n, embedding / n, blocks / n, n)
+
+
+@torch.no_grad()
+def block_drop_loss(model: Llama, tokens: np.ndarray, seq_len: int, batch_size: int) -> torch.Tensor:
+    """[n_layer]: mean next-token loss (nats/token) on the calibration tokens with block i left
+    out, minus the full model's. A block whose removal costs least is the cheapest to drop."""
+    seq_len = min(seq_len + 1, len(tokens))
+    n_seq = len(tokens) // seq_len
+    x = torch.from_numpy(tokens[: n_seq * seq_len]).view(n_seq, seq_len).to(model.tok_emb.weight.device)
+    vocab = model.config.vocab_size
+
+    def loss() -> float:
+        total = 0.0
+        for start in range(0, n_seq, batch_size):
+            b = x[start : start + batch_size]
+            logits = model(b[:, :-1])[..., :vocab].float()
+            total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), b[:, 1:].flatten(), reduction="sum").item()
+        return total / (n_seq * (seq_len - 1))
+
+    model.eval()
+    blocks = model.blocks
+    base = loss()
+    out = torch.zeros(len(blocks), dtype=torch.float64)
+    try:
+        for i in range(len(blocks)):
+            model.blocks = torch.nn.ModuleList(b for j, b in enumerate(blocks) if j != i)
+            out[i] = loss() - base
+    finally:
+        model.blocks = blocks
+    return out

@@ -152,7 +152,8 @@ def _prune(recipe: Recipe, out: Path) -> None:
     from pintsize.model.prune import describe, prune_artifact
 
     d = recipe.distill
-    before, after = prune_artifact(teacher_dir(recipe), out, d.prune, stage_dir(recipe, "pack"), d.calib_tokens, d.seq_len)
+    before, after = prune_artifact(teacher_dir(recipe), out, d.prune, stage_dir(recipe, "pack"), d.calib_tokens, d.seq_len,
+                                   depth_score=d.depth_score)
     print(f"pruned {describe(before.config)} -> {describe(after.config)}")
 
 
@@ -247,7 +248,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "prune",
         lambda r: _distills(r) and not r.distill.student and r.distill.prune is not None,
-        lambda r: {"prune": r.distill.prune, "calib_tokens": r.distill.calib_tokens, "seq_len": r.distill.seq_len},
+        lambda r: {"prune": r.distill.prune, "calib_tokens": r.distill.calib_tokens, "seq_len": r.distill.seq_len,
+                   "depth_score": r.distill.depth_score},
         lambda r: {"teacher": teacher_dir(r), "shards": stage_dir(r, "pack")},
         _prune,
     ),

@@ -34,6 +34,10 @@ class DistillConfig(TrainConfig):
         None, description="without `student`: prune the teacher to this target (70M, a named config, n_layer=..,d_ff=..)"
     )
     calib_tokens: int = Field(65536, gt=0, description="with `prune`: training tokens to score importance on")
+    depth_score: Literal["cosine", "loss"] = Field(
+        "cosine", description="with `prune` to fewer layers: drop the blocks with the least 1 - cos(input, output), "
+        "or the least loss increase when dropped (one calibration pass per block)"
+    )
     student_init: Literal["weights", "random"] = Field(
         "weights", description="random: the student's architecture with fresh weights (the from-scratch baseline)"
     )
