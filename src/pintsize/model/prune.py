@@ -25,7 +25,7 @@ from pintsize.model.llama import Llama
 from pintsize.model.prune_importance import Importance
 
 SHAPE_FIELDS = ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff")
-_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmMbB]?)\s*$")
+PARAMETER_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmMbB]?)\s*$")
 
 
 class PruneError(PintsizeError):
@@ -41,7 +41,7 @@ def _width_config(cfg: ModelConfig, factor: float) -> ModelConfig:
 def target_config(cfg: ModelConfig, target: str) -> ModelConfig:
     """The pruned config for `target`, checked against `cfg` (nothing may grow; GQA must hold)."""
     cfg = cfg.model_copy(update={"head_dim": cfg.head_dim})  # head_dim stays; d_model may not divide by n_head any more
-    m = _COUNT.match(target)
+    m = PARAMETER_COUNT.match(target)
     if m:
         want = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()]
         have = cfg.num_params()

@@ -137,9 +137,18 @@ def teacher_dir(recipe: Recipe) -> Path:
 
 
 def student_dir(recipe: Recipe) -> Path | None:
-    """[distill].student, else the run's `prune` stage when [distill].prune is set, else None ([model])."""
+    """[distill].student, else the run's `prune` stage when [distill].prune is set (and pruned once),
+    else None ([model], or the rounds of an iterative prune, which the distill stage makes itself)."""
     d = recipe.distill
-    return Path(d.student) if d.student else stage_dir(recipe, "prune") if d.prune else None
+    return Path(d.student) if d.student else stage_dir(recipe, "prune") if _prunes_once(recipe) else None
+
+
+def _prunes_once(r: Recipe) -> bool:
+    return not r.distill.student and r.distill.prune is not None and r.distill.prune_iterations == 1
+
+
+def _prunes_iteratively(r: Recipe) -> bool:
+    return not r.distill.student and r.distill.prune is not None and r.distill.prune_iterations > 1
 
 
 def _teacher(recipe: Recipe, out: Path) -> None:
@@ -157,11 +166,22 @@ def _prune(recipe: Recipe, out: Path) -> None:
     print(f"pruned {describe(before.config)} -> {describe(after.config)}")
 
 
+def distill_recipe(recipe: Recipe, shards: Path, tokenizer: Path, out: Path, teacher: Path | None = None,
+                   student: Path | None = None, device: str | None = None) -> Path:
+    """The distill stage (and `pintsize distill`): the rounds of an iterative prune, else one distillation."""
+    from pintsize.train.distill import run_distill
+    from pintsize.train.iterative_distill import run_iterative_distill
+
+    teacher = teacher or teacher_dir(recipe)
+    if student is None and _prunes_iteratively(recipe):
+        return run_iterative_distill(recipe, shards, tokenizer, teacher, out, device)
+    return run_distill(recipe, shards, tokenizer, teacher, student or student_dir(recipe), out, device=device)
+
+
 def _distill(recipe: Recipe, out: Path) -> None:
     from pintsize.train.commands import print_summary
-    from pintsize.train.distill import run_distill
 
-    print_summary(run_distill(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), teacher_dir(recipe), student_dir(recipe), out))
+    print_summary(distill_recipe(recipe, stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out))
 
 
 def _inputs_distill(r: Recipe) -> dict[str, Path]:
@@ -247,7 +267,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "prune",
-        lambda r: _distills(r) and not r.distill.student and r.distill.prune is not None,
+        lambda r: _distills(r) and _prunes_once(r),
         lambda r: {"prune": r.distill.prune, "calib_tokens": r.distill.calib_tokens, "seq_len": r.distill.seq_len,
                    "depth_score": r.distill.depth_score},
         lambda r: {"teacher": teacher_dir(r), "shards": stage_dir(r, "pack")},

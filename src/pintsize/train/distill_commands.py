@@ -16,7 +16,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         shards: Path = SHARDS_OPT,
         tokenizer: Path = TOKENIZER_OPT,
         teacher: Path = typer.Option(None, "--teacher", help="the teacher model (default: the recipe's distill.teacher, or the run's teacher/ import)"),
-        student: Path = typer.Option(None, "--student", help="the student model (default: the recipe's distill.student, or the run's prune/)"),
+        student: Path = typer.Option(None, "--student", help="the student model (default: the recipe's distill.student, or the run's prune/, or the rounds of prune_iterations)"),
         out: Path = typer.Option(None, "--out", help="output directory (default: the run's distill/)"),
         device: str = DEVICE_OPT,
         force: bool = FORCE_OPT,
@@ -25,9 +25,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         Several devices: torchrun --nproc_per_node N -m pintsize distill RECIPE (FSDP2)."""
         from pintsize.errors import RecipeError
-        from pintsize.pipeline.stages import student_dir, teacher_dir
+        from pintsize.pipeline.stages import distill_recipe
         from pintsize.recipe import load_recipe
-        from pintsize.train.distill import run_distill
 
         recipe = load_recipe(recipe_file)
         if recipe.distill is None:
@@ -36,4 +35,4 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out = out or recipe.stage_dir("distill")
         if already_finished(out, "distill", force):
             return
-        print_summary(run_distill(recipe, shards, tokenizer, teacher or teacher_dir(recipe), student or student_dir(recipe), out, device=device))
+        print_summary(distill_recipe(recipe, shards, tokenizer, out, teacher, student, device))

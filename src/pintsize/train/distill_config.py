@@ -38,6 +38,10 @@ class DistillConfig(TrainConfig):
         "cosine", description="with `prune` to fewer layers: drop the blocks with the least 1 - cos(input, output), "
         "or the least loss increase when dropped (one calibration pass per block)"
     )
+    prune_iterations: int = Field(
+        1, ge=1, le=100, description="with `prune` (a parameter count): reach it in this many prune-then-distill rounds, "
+        "each a share of max_steps (Adapt-Pruner's schedule; 1: prune once, then distill)"
+    )
     student_init: Literal["weights", "random"] = Field(
         "weights", description="random: the student's architecture with fresh weights (the from-scratch baseline)"
     )
