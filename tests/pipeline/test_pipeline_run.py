@@ -213,3 +213,17 @@ def _toml(data: dict, prefix: str = "") -> str:
     scalars = [line for line in lines if not line.startswith("[[")]
     arrays = [line for line in lines if line.startswith("[[")]
     return head + "\n".join(scalars) + "\n" + "".join(arrays) + "".join(tables)
+
+
+def test_a_path_tokenizer_is_rebuilt_when_the_tokenizer_at_its_path_changes(recipe_dict, tmp_path):
+    """kind = "path" (a distillation run's teacher tokenizer): the file's content is an input."""
+    from pintsize.pipeline.run import _fingerprint
+    from pintsize.pipeline.stages import STAGES as ALL
+
+    (tmp_path / "teacher" / "tokenizer").mkdir(parents=True)
+    (tmp_path / "teacher" / "tokenizer" / "tokenizer.json").write_text('{"model": "one"}')
+    recipe = parse_recipe({**recipe_dict, "tokenizer": {"kind": "path", "path": str(tmp_path / "teacher")}})
+    stage = next(s for s in ALL if s.name == "tokenizer")
+    before = _fingerprint(stage, recipe)
+    (tmp_path / "teacher" / "tokenizer" / "tokenizer.json").write_text('{"model": "two"}')
+    assert before is not None and _fingerprint(stage, recipe) != before

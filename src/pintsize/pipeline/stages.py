@@ -221,6 +221,10 @@ def _export(recipe: Recipe, out: Path) -> None:
 def _tokenizer_inputs(r: Recipe) -> dict[str, Path]:
     if r.tokenizer.kind == "extend":
         return {"corpus": _corpus(r), "base": adapt_stages.base_model(r)}
+    if r.tokenizer.kind == "path":  # its content is an input: a re-imported teacher brings a new tokenizer
+        from pintsize.tokenizer.load import tokenizer_dir
+
+        return {"tokenizer": tokenizer_dir(r.tokenizer.path)}
     return {"corpus": _corpus(r)} if r.tokenizer.kind == "train" else {}
 
 
