@@ -149,7 +149,7 @@ def main() -> None:
     teacher_tok_s = attach_teacher(teacher, train + val, args.temperature, args.top_k)
     scorer = DistillObjective(None, teacher.config, args.temperature, 1.0, args.top_k, token_bytes)
     result = {
-        "settings": vars(args) | {"run_dir": str(run), "json": str(args.json), "plot": str(args.plot)},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "train_tokens": args.steps * args.batch * args.seq,
         "teacher_params": teacher.num_params(), "student_params": pruned.num_params(),
         "teacher_topk_tokens_per_s": round(teacher_tok_s, 1),

