@@ -38,7 +38,9 @@ def main() -> None:
     ap.add_argument("--work", required=True)
     ap.add_argument("--recipe", help="run this adaptation recipe once per --inits instead")
     ap.add_argument("--reuse-from", help="--recipe: a finished run of it whose base, curate, tokenizer and pack to reuse")
-    ap.add_argument("--inits", nargs="+", default=["random", "mean", "focus"])
+    ap.add_argument("--inits", nargs="+", default=["random", "mean", "focus"],
+                    help="--recipe: also 'extend' (the model's own tokenizer plus --extend-add tokens, new rows by mean)")
+    ap.add_argument("--extend-add", type=int, default=2048, help="--recipe, init 'extend': tokens to add")
     ap.add_argument("--collect-only", action="store_true", help="--recipe: only gather the figures of finished runs in --work")
     ap.add_argument("--freeze", type=int, default=20, help="--recipe: embeddings-only steps")
     ap.add_argument("--val-every", type=int, default=10)

@@ -27,9 +27,15 @@ def run_inits(a) -> dict:
     for init in a.inits:
         d = copy.deepcopy(recipe)
         d["run"] = {**d["run"], "name": f"adapt-{init}", "out_dir": str(work / init)}
+        # "extend": SmolLM2's own tokenizer plus --extend-add German tokens (kind = "extend"), new rows by mean.
+        extend = init == "extend"
+        shared = SHARED[:2] if extend else SHARED  # its tokenizer and shards are its own
         if first is not None:
-            d["run"]["reuse"] = {s: str(first / s) for s in SHARED if (first / s / "manifest.json").is_file()}
-        d["adapt"] = {**d["adapt"], "init": init, "eval_documents": a.eval_docs, "eval_chars": a.eval_chars, "eval_seq_len": a.seq}
+            d["run"]["reuse"] = {s: str(first / s) for s in shared if (first / s / "manifest.json").is_file()}
+        if extend:
+            d["tokenizer"] = {"kind": "extend", "add": a.extend_add}
+        d["adapt"] = {**d["adapt"], "init": "mean" if extend else init, "eval_documents": a.eval_docs,
+                      "eval_chars": a.eval_chars, "eval_seq_len": a.seq}
         d["pretrain"] = {**d["pretrain"], "max_steps": a.steps, "freeze_until_step": a.freeze, "ckpt_every": a.steps,
                          "val_every": a.val_every, "val_tokens": a.val_tokens, "micro_batch_size": a.batch,
                          "global_batch_tokens": a.batch * a.seq, "seq_len": a.seq}
@@ -38,7 +44,7 @@ def run_inits(a) -> dict:
         d["eval"] = {**d.get("eval", {}), "samples": []}
         t0 = time.time()
         run(parse_recipe(d, f"{a.recipe} (init={init})"), report=False)
-        first = first or work / init
+        first = first or (None if extend else work / init)
         out[init] = collect(work / init) | {"wall_s": round(time.time() - t0, 1)}
         print(init, json.dumps(out[init]["adapt_eval"]["rows"]), flush=True)
     return out
@@ -110,7 +116,7 @@ def plot(results: dict, path: Path, freeze: int) -> None:
     for init, r in results.items():
         steps = sorted(int(s) for s in r["val_loss"])
         left.plot(steps, [r["val_loss"][s] if s in r["val_loss"] else r["val_loss"][str(s)] for s in steps], "o-",
-                  color=colors.get(init), label=init)
+                  color=colors.get(init), label=init + (" (its own tokenizer: other units)" if init == "extend" else ""))
     left.axvspan(0, freeze, color="0.9", label="embeddings only")
     left.set(xlabel="step", ylabel="German val loss (nats/token, new tokenizer)", title="continued pretraining")
     left.legend()
