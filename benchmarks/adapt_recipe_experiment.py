@@ -112,7 +112,7 @@ def plot(results: dict, path: Path, freeze: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    colors = {"random": "tab:red", "mean": "tab:blue", "focus": "tab:green"}
+    colors = {"random": "tab:red", "mean": "tab:blue", "focus": "tab:green", "extend": "tab:purple"}
     for init, r in results.items():
         steps = sorted(int(s) for s in r["val_loss"])
         left.plot(steps, [r["val_loss"][s] if s in r["val_loss"] else r["val_loss"][str(s)] for s in steps], "o-",
