@@ -158,7 +158,8 @@ def prune_artifact(model_dir: str | Path, out: str | Path, target: str, calibrat
     new = new.model_copy(update={"name": f"{model.config.name}-pruned"})
     tokens = calibration_tokens(calibration, tokenizer_path(model_dir), model.config.vocab_size, calib_tokens)
     imp = activation_importance(model, tokens, seq_len, batch_size)
-    if depth_score == "loss" and new.n_layer < model.config.n_layer:  # n_layer forward passes: only when depth shrinks
+    by_loss = depth_score == "loss" and new.n_layer < model.config.n_layer  # n_layer forward passes: only when depth shrinks
+    if by_loss:
         imp.blocks = block_drop_loss(model, tokens, seq_len, batch_size)
     pruned = prune_model(model, new, imp)
     settings = {"target": target, "calib_tokens": calib_tokens, "seq_len": seq_len, "depth_score": depth_score,
@@ -169,8 +170,7 @@ def prune_artifact(model_dir: str | Path, out: str | Path, target: str, calibrat
             params_before=model.num_params(), params_after=pruned.num_params(), calibration_tokens=imp.tokens,
             dropped_blocks=sorted(set(range(model.config.n_layer)) - set(_top(imp.blocks, new.n_layer).tolist())),
             block_importance=[round(float(v), 6) for v in imp.blocks], block_importance_kind=(
-                "loss increase when dropped (nats/token)" if depth_score == "loss" and new.n_layer < model.config.n_layer
-                else "1 - cos(block input, output)"),
+                "loss increase when dropped (nats/token)" if by_loss else "1 - cos(block input, output)"),
         )
     return model, pruned
 

@@ -82,6 +82,13 @@ def calibration_tokens(path: str | Path, tokenizer_dir: Path | None, vocab_size:
 
 
 @torch.no_grad()
+def _sequences(tokens: np.ndarray, seq_len: int) -> torch.Tensor:
+    """[n, seq_len] windows of the calibration tokens (one shorter window when there are fewer)."""
+    seq_len = min(seq_len, len(tokens))
+    n_seq = len(tokens) // seq_len
+    return torch.from_numpy(tokens[: n_seq * seq_len]).view(n_seq, seq_len)
+
+
 def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_size: int) -> Importance:
     cfg = model.config
     L, H, hd = cfg.n_layer, cfg.n_head, cfg.head_dim
@@ -118,18 +125,16 @@ def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_
     for mod in model.modules():
         if isinstance(mod, RMSNorm):
             hooks.append(mod.register_forward_hook(on_norm_output))
-    seq_len = min(seq_len, len(tokens))
-    n_seq = len(tokens) // seq_len
-    x = torch.from_numpy(tokens[: n_seq * seq_len]).view(n_seq, seq_len)
+    x = _sequences(tokens, seq_len)
     device = model.tok_emb.weight.device
     try:
         model.eval()
-        for start in range(0, n_seq, batch_size):
+        for start in range(0, len(x), batch_size):
             model.hidden_states(x[start : start + batch_size].to(device))
     finally:
         for h in hooks:
             h.remove()
-    n = n_seq * seq_len
+    n = x.numel()
     return Importance(heads / n, channels / n, embedding / n, blocks / n, n)
 
 
@@ -137,18 +142,16 @@ def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_
 def block_drop_loss(model: Llama, tokens: np.ndarray, seq_len: int, batch_size: int) -> torch.Tensor:
     """[n_layer]: mean next-token loss (nats/token) on the calibration tokens with block i left
     out, minus the full model's. A block whose removal costs least is the cheapest to drop."""
-    seq_len = min(seq_len + 1, len(tokens))
-    n_seq = len(tokens) // seq_len
-    x = torch.from_numpy(tokens[: n_seq * seq_len]).view(n_seq, seq_len).to(model.tok_emb.weight.device)
+    x = _sequences(tokens, seq_len + 1).to(model.tok_emb.weight.device)  # inputs and their next tokens
     vocab = model.config.vocab_size
 
     def loss() -> float:
         total = 0.0
-        for start in range(0, n_seq, batch_size):
+        for start in range(0, len(x), batch_size):
             b = x[start : start + batch_size]
             logits = model(b[:, :-1])[..., :vocab].float()
             total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), b[:, 1:].flatten(), reduction="sum").item()
-        return total / (n_seq * (seq_len - 1))
+        return total / x[:, 1:].numel()
 
     model.eval()
     blocks = model.blocks

@@ -143,12 +143,16 @@ def student_dir(recipe: Recipe) -> Path | None:
     return Path(d.student) if d.student else stage_dir(recipe, "prune") if _prunes_once(recipe) else None
 
 
+def _prunes(r: Recipe) -> bool:
+    return not r.distill.student and r.distill.prune is not None
+
+
 def _prunes_once(r: Recipe) -> bool:
-    return not r.distill.student and r.distill.prune is not None and r.distill.prune_iterations == 1
+    return _prunes(r) and r.distill.prune_iterations == 1
 
 
 def _prunes_iteratively(r: Recipe) -> bool:
-    return not r.distill.student and r.distill.prune is not None and r.distill.prune_iterations > 1
+    return _prunes(r) and r.distill.prune_iterations > 1
 
 
 def _teacher(recipe: Recipe, out: Path) -> None:

@@ -68,7 +68,8 @@ def run_iterative_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher
     steps = round_steps(cfg.max_steps, rounds)
 
     work = out.with_name(out.name + "-rounds")
-    key = {"recipe": hash_config({"distill": cfg.model_dump(mode="json"), "model": recipe.model.model_dump(mode="json")}), "teacher": str(teacher), "shards": str(shards)}
+    recipe_hash = hash_config({"distill": cfg.model_dump(mode="json"), "model": recipe.model.model_dump(mode="json")})
+    key = {"recipe": recipe_hash, "teacher": str(teacher), "shards": str(shards)}
     if work.exists() and _read_key(work) != key:
         shutil.rmtree(work)  # another recipe's rounds
     work.mkdir(parents=True, exist_ok=True)
@@ -76,11 +77,10 @@ def run_iterative_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher
 
     current = teacher
     for k, (params, n_steps) in enumerate(zip(targets, steps), start=1):
-        target = str(params)
         pruned, distilled = work / str(k) / "prune", out if k == rounds else work / str(k) / "distill"
         print(f"round {k}/{rounds}: prune to {params:,} parameters, then distill for {n_steps} steps")
         if not _finished(pruned):
-            before, after = prune_artifact(current, pruned, target, shards, cfg.calib_tokens, cfg.seq_len,
+            before, after = prune_artifact(current, pruned, str(params), shards, cfg.calib_tokens, cfg.seq_len,
                                            depth_score=cfg.depth_score)
             print(f"  pruned {describe(before.config)} -> {describe(after.config)}")
         if k == rounds or not _finished(distilled):
