@@ -49,16 +49,19 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         c: float = typer.Option(4.0, "--c", min=1e-6, help="inverse regularization strength of the logistic regression"),
     ) -> None:
         """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
-        from pintsize.curate.quality import read_label_file, train_quality_model
+        from pintsize.curate.label_files import llm_labels_warning, read_labels
+        from pintsize.curate.quality import train_quality_model
         from pintsize.pipeline.quality_stage import expand
 
         # A list option takes one value per flag, so an unquoted glob the shell expanded is a usage
         # error: a quoted glob is expanded here instead (sorted, so training is deterministic).
         pos_paths, neg_paths = expand(pos, "--pos"), expand(neg, "--neg")
-        records = [rec for f in expand(labels, "--labels") for rec in read_label_file(f)]
-        llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_label_file(f)]
+        records = [rec for f in expand(labels, "--labels") for rec in read_labels(f, "--labels")]
+        llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_labels(f, "--llm-labels")]
         model = train_quality_model(pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c)
         m = model.metadata
+        if warning := llm_labels_warning(llm_records, m):
+            console.print(f"[yellow]warning:[/] --llm-labels: {escape(warning)}", highlight=False)
         t = Table(title=f"quality model: {out}", show_header=False)
         t.add_row("examples (positive / negative)", f"{m['examples']['positive']:,} / {m['examples']['negative']:,}")
         t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
@@ -78,9 +81,16 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         model: str = typer.Option(..., "--model", help="the judge's model name"),
         sample: int = typer.Option(500, min=1, help="documents to rate (the same ones on every rerun)"),
         concurrency: int = typer.Option(4, min=1, max=256, help="requests in flight at once"),
-        max_retries: int = typer.Option(4, min=0, help="retries per document (with exponential backoff)"),
+        max_retries: int = typer.Option(4, min=0, help="retries per document after a failed request (with exponential backoff)"),
         timeout: float = typer.Option(120.0, min=0.1, help="seconds per request"),
         max_chars: int = typer.Option(3000, min=100, help="characters of each document shown to the judge"),
+        scoring: str = typer.Option(
+            "auto", help="auto: the expected score from the judge's logprobs over 0-5 when the endpoint gives them, "
+            "else parse 'Educational score: N' from its reply; or logprobs / text only"
+        ),
+        min_labelled: float = typer.Option(
+            0.5, min=0.0, max=1.0, help="fail (no finished artifact; answers stay cached) when fewer of the sampled documents get a score"
+        ),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key, if any"),
     ) -> None:
         """Rate a sample of documents 0-5 for educational value with an LLM judge (FineWeb-Edu);
@@ -89,17 +99,21 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         from pintsize.curate.annotate import Judge, annotate_corpus
 
-        j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries)
+        j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring)
         try:
-            s = annotate_corpus(corpus, out, j, sample=sample, concurrency=concurrency, max_chars=max_chars)
+            s = annotate_corpus(corpus, out, j, sample=sample, concurrency=concurrency, max_chars=max_chars, min_labelled=min_labelled)
         finally:
             j.close()
         t = Table(title=f"LLM annotation: {out}", show_header=False)
-        for k in ("documents", "labeled", "unlabeled", "reused_from_cache", "requested", "keep_share_at_3"):
+        for k in ("documents", "labeled", "unlabeled", "no_score", "reused_from_cache", "requested", "keep_share_at_3", "scoring"):
             t.add_row(k.replace("_", " "), str(s[k]))
         t.add_row("scores 0..5", " ".join(f"{k}:{v}" for k, v in s["score_counts"].items()))
         t.add_row("failed attempts by kind", " ".join(f"{k}:{v}" for k, v in s["failures"].items()))
         console.print(t)
+        if s["fallback_reason"]:
+            console.print(f"note: the judge gave no logprobs ({escape(s['fallback_reason'])}): its replies were parsed instead", highlight=False)
+        for reply in s["no_score_replies"]:
+            console.print(f"[yellow]no score in reply:[/] {escape(reply[:200])!r}", highlight=False)
 
     @groups["quality"].command("score")
     def quality_score(
