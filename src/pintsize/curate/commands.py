@@ -30,11 +30,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Curate raw text into a corpus: normalize, language ID, heuristic filters, dedup, PII,
         decontamination, quality, mixture. A killed run resumes where it stopped."""
         from pintsize.curate.pipeline import run_curate
+        from pintsize.pipeline.stages import curate_config, quality_model_used
         from pintsize.recipe import load_recipe
 
         r = load_recipe(recipe)
         out = out or r.stage_dir("curate")
-        run_curate(r.data, out, executor=executor.value, address=address, workers=workers)
+        data = curate_config(r)  # the run's own quality model when [quality_model] trains it, as `pintsize run` does
+        used = quality_model_used(r, data)
+        console.print(f"quality model: {escape(used)}" if used else "quality model: none (no quality step)", highlight=False)
+        run_curate(data, out, executor=executor.value, address=address, workers=workers)
         print_summary(out)
 
     @groups["quality"].command("train")
@@ -134,20 +138,26 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
 
 LOW_YIELD = 0.1  # a source keeping less than this share of its documents gets a note
+HEURISTIC_STEPS = ("normalize", "language", "heuristics")  # what a rule profile changes
 
 
 def print_summary(out: Path) -> None:
-    """The corpus's funnel per source, and a note on each source that kept almost nothing."""
+    """The corpus's funnel per source, what the quality cut was counted over, and a note on each
+    source that kept almost nothing, saying which step removed it."""
     import json
 
     stats = json.loads((out / "stats.json").read_text())
     t = Table(title=f"curated corpus: {out}")
-    for col in ("source", "input", "kept", "filtered", "quarantined", "tokens in", "tokens out"):
+    for col in ("source", "read", "kept", "removed by a step", "unreadable", "words read", "words kept"):
         t.add_column(col, justify="left" if col == "source" else "right")
     for name, c in stats["sources"].items():
         t.add_row(name, *(f"{c[k]:,}" for k in ("input", "kept", "filtered", "quarantined", "tokens_in", "output_tokens")))
     console.print(t)
-    console.print(f"tokens are {stats['token_unit']}; report: {out / 'report.html'}")
+    console.print(
+        "documents per source: read = kept + removed by a step (language, heuristics, dedup, quality, ...) + unreadable "
+        f"(quarantined); kept counts mixture repeats once; words are {stats['token_unit']}; report: {out / 'report.html'}",
+        highlight=False,
+    )
     if q := stats.get("quality"):
         console.print(quality_line(q), highlight=False)
         for warning in q.get("warnings", []):
@@ -156,13 +166,7 @@ def print_summary(out: Path) -> None:
         if not c["input"]:
             console.print(f"[yellow]note:[/] source {name!r} holds no records (its files are empty)", highlight=False)
         elif c["kept"] < LOW_YIELD * c["input"]:
-            reasons = _removal_reasons(stats["steps"], name).most_common(3)
-            console.print(
-                f"[yellow]note:[/] source {name!r} kept {c['kept']:,} of {c['input']:,} documents "
-                f"(most removed by {', '.join(f'{r}: {n:,}' for r, n in reasons)}). If it is text you want, "
-                + escape('a rule profile may fit it better: [[data.sources]] profile = "docs", "prose" or "code"'),
-                highlight=False,
-            )
+            console.print(f"[yellow]note:[/] {escape(low_yield_note(name, c, stats['steps']))}", highlight=False)
     quarantined = sum(c["quarantined"] for c in stats["sources"].values())
     if quarantined:
         console.print(
@@ -172,23 +176,56 @@ def print_summary(out: Path) -> None:
         )
 
 
+def low_yield_note(name: str, c: dict, steps: dict) -> str:
+    """Why a source kept almost nothing, by the step that removed most of it. A rule profile is
+    advised only when the rules removed it, never for the quality step or unreadable input."""
+    by_step = {step: sum(by_source.get(name, {}).get("removed", {}).values()) for step, by_source in steps.items()}
+    step, removed = max(by_step.items(), key=lambda kv: kv[1], default=("", 0))
+    head = f"source {name!r} kept {c['kept']:,} of {c['input']:,} documents read"
+    if step == "read":
+        return f"{head}: {removed:,} could not be read (quarantined; see rejects, step = read)"
+    if step == "quality":
+        return (f"{head}: the quality step removed {removed:,} (its model ranks this source below the cut). If it is text you "
+                "want, label some of this corpus (`pintsize quality label`) or lower the cut")
+    if step in ("dedup_exact", "dedup_near"):
+        return f"{head}: {removed:,} were duplicates ({step})"
+    reasons = _removal_reasons(steps, name, HEURISTIC_STEPS).most_common(3)
+    advice = ('If it is text you want, a rule profile may fit it better: [[data.sources]] profile = "docs", "prose" or "code"'
+              if step in HEURISTIC_STEPS else "")
+    return f"{head} (most removed by {', '.join(f'{r}: {n:,}' for r, n in reasons) or step}). {advice}".rstrip()
+
+
 def quality_line(q: dict) -> str:
-    """The quality cut's operating point in words: "keeps 23% (threshold 0.71); on 412 held-out labels ..."."""
+    """The quality cut in words, with what it was counted over: "quality: kept 220 of the 279
+    documents that reached it (after the heuristic filters and dedup), 78.9%, at threshold 0.5; ..."."""
     if q.get("threshold") is None:
         return "quality: nothing to rank"
-    line = f"quality: keeps {q['keep_share']:.1%} at threshold {q['threshold']:.3g}" if q.get("keep_share") is not None else "quality: no documents"
+    if q.get("keep_share") is None:
+        return "quality: no documents reached the quality step"
+    reached, kept, read = q.get("reached"), q.get("kept"), q.get("input_documents")
+    if reached is None:  # stats of an older curate
+        line = f"quality: keeps {q['keep_share']:.1%} of the documents that reached it at threshold {q['threshold']:.3g}"
+    else:
+        rule = (f"the best-scoring {q['top_percent']:g}% of them" if q.get("top_percent") is not None
+                else f"at most {q['keep_input_fraction']:g} of the {read:,} documents read" if q.get("keep_input_fraction") is not None
+                else "those scoring at least the threshold")
+        line = (f"quality: kept {kept:,} of the {reached:,} documents that reached it (after the heuristic filters and dedup), "
+                f"{q['keep_share']:.1%}, {rule}: threshold {q['threshold']:.3g}; {kept / max(read, 1):.1%} of the {read:,} documents read")
     if op := q.get("heldout"):
         p = "n/a" if op["precision"] is None else f"{op['precision']:.2f}"
-        line += f"; on {op['heldout_n']:,} held-out labels this threshold keeps {op['keep_share']:.0%}, precision {p}, recall {op['recall']:.2f}"
+        r = "n/a" if op["recall"] is None else f"{op['recall']:.2f}"
+        line += (f"; on the model's {op['heldout_n']:,} held-out labels ({q.get('heldout_source') or 'a share of its training examples'}) "
+                 f"this threshold keeps {op['keep_share']:.0%}, precision {p}, recall {r}")
     else:
         line += "; the model has no held-out labels stored (retrain it to see precision)"
     return line
 
 
-def _removal_reasons(steps: dict, source: str):
+def _removal_reasons(steps: dict, source: str, only: tuple[str, ...] | None = None):
     from collections import Counter
 
     reasons: Counter = Counter()
-    for by_source in steps.values():
-        reasons.update(by_source.get(source, {}).get("removed", {}))
+    for step, by_source in steps.items():
+        if only is None or step in only:
+            reasons.update(by_source.get(source, {}).get("removed", {}))
     return reasons
