@@ -119,6 +119,87 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         for reply in s["no_score_replies"]:
             console.print(f"[yellow]no score in reply:[/] {escape(reply[:200])!r}", highlight=False)
 
+    @groups["quality"].command("label")
+    def quality_label(
+        source: Path = typer.Argument(..., help="a recipe (its curation's documents) or a curate artifact"),
+        out: Path = typer.Argument(..., help="the model to write: use it with [data.quality] model = OUT"),
+        judge: str = typer.Option(None, "--judge", help="labels from an LLM judge: base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
+        model: str = typer.Option(None, "--model", help="the judge's model name"),
+        review_db: Path = typer.Option(
+            None, "--review-db", help="labels from the review app instead: each round's documents are queued in this database; "
+            "run the command again when reviewers have labelled them"
+        ),
+        labels: list[Path] = typer.Option([], "--labels", help="labels you already have for this corpus (a review export, an annotation's labels.jsonl); repeatable"),
+        quality_model: str = typer.Option(None, "--quality-model", help="the model to start from (default: the one the recipe or curation uses)"),
+        rounds: int = typer.Option(3, min=1, help="rounds of label, retrain"),
+        per_round: int = typer.Option(40, min=1, help="documents labelled per round for training, nearest the current model's threshold in each source"),
+        heldout: int = typer.Option(100, min=4, help="documents labelled first, a stratified random sample never trained on: precision and recall are measured on them"),
+        seed: int = typer.Option(0, help="seed of the samples"),
+        pool: int = typer.Option(20_000, min=10, help="a larger corpus is sampled to this many documents first"),
+        concurrency: int = typer.Option(4, min=1, max=256, help="judge requests in flight at once"),
+        max_retries: int = typer.Option(4, min=0, help="retries per document after a failed request"),
+        timeout: float = typer.Option(120.0, min=0.1, help="seconds per judge request"),
+        max_chars: int = typer.Option(3000, min=100, help="characters of each document shown to the judge"),
+        scoring: str = typer.Option("auto", help="auto (the judge's logprobs over 0-5 when offered, else its parsed reply), logprobs or text"),
+        min_labelled: float = typer.Option(0.5, min=0.0, max=1.0, help="fail when the judge scores fewer of a batch of documents"),
+        api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the judge's API key, if any"),
+        workers: int = typer.Option(None, min=1, help="parallel curation tasks, when a recipe's documents must be curated first"),
+    ) -> None:
+        """Label documents of the corpus being curated (an LLM judge or the review app), retrain the
+        quality model on them, repeat; precision, recall and the threshold are measured on held-out
+        labels of that corpus. Exits 3 while the review app still has documents to label."""
+        import os
+
+        from pintsize.curate.judge import Judge, check_reachable
+        from pintsize.curate.label_inputs import resolve_label_input
+        from pintsize.curate.label_loop import JudgeOptions, LoopConfig, run_label_loop
+        from pintsize.curate.label_sources import LabelsPending
+        from pintsize.errors import PintsizeError
+
+        if (judge is None) == (review_db is None) and not labels:
+            raise PintsizeError("quality label: give --judge URL --model NAME, or --review-db DB (or --labels FILE alone)")
+        if judge is not None and review_db is not None:
+            raise PintsizeError("quality label: --judge and --review-db are two label sources; give one")
+        if judge is not None and not model:
+            raise PintsizeError("quality label: --judge needs --model (the judge's model name)")
+        found = resolve_label_input(source, quality_model, workers)
+        for note in found.notes:
+            console.print(escape(note), highlight=False)
+        console.print(f"start model: {escape(str(found.start_model)) if found.start_model else 'none (the first round samples at random)'}", highlight=False)
+        j = None
+        if judge is not None:
+            j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring)
+            check_reachable(j.url, j.api_key)
+            console.print(f"judge {escape(model)} at {escape(judge)}: scoring by {j.probe()}", highlight=False)
+        table = Table("round", "training labels", "held-out AUC", "threshold", "kept", "precision", "recall", "non-expository kept",
+                      title=f"quality model vs held-out labels of {found.corpus}")
+
+        def report(row: dict) -> None:
+            f = lambda v, pct=False: "-" if v is None else f"{v:.0%}" if pct else f"{v:.3f}"  # noqa: E731
+            table.add_row(str(row["round"]) + (" (start)" if row["round"] == 0 else ""), str(row["train_labels"]), f(row.get("auc")),
+                          f(row.get("threshold")), f(row.get("keep_share"), True), f(row.get("precision")), f(row.get("recall")),
+                          f(row.get("other_kept"), True))
+            console.print(f"round {row['round']}: held-out AUC {f(row.get('auc'))}, threshold {f(row.get('threshold'))}", highlight=False)
+
+        config = LoopConfig(rounds=rounds, per_round=per_round, heldout=heldout, seed=seed, pool=pool, start_threshold=found.start_threshold)
+        try:
+            s = run_label_loop(found.corpus, out, config, judge=j, judge_options=JudgeOptions(concurrency, max_chars, min_labelled),
+                               review_db=review_db, label_files=labels, start_model=found.start_model, report=report)
+        except LabelsPending as e:
+            console.print(table)
+            console.print(f"[yellow]waiting:[/] {escape(str(e))}", highlight=False)
+            raise typer.Exit(3) from None
+        finally:
+            if j is not None:
+                j.close()
+        console.print(table)
+        op = s["operating_point"]
+        console.print(
+            f"{s['labels']} labels ({s['heldout_labels']} held out). Use the model with its threshold (held-out precision "
+            f"{op['precision']}, recall {op['recall']}):\n  [data.quality]\n  model = \"{escape(str(out))}\"\n  threshold = {op['threshold']}",
+            highlight=False,
+        )
+
     @groups["quality"].command("score")
     def quality_score(
         model: Path = typer.Argument(..., help="a quality model directory"),
