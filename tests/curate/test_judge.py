@@ -32,14 +32,21 @@ def test_expected_value_of_a_hand_computed_distribution():
     assert int_score(value) == 3 and int_score(2.5) == 3 and int_score(2.49) == 2 and int_score(7.0) == 5  # FineWeb-Edu's rounding
 
 
-def test_the_position_read_is_where_the_judge_writes_its_digit():
+def test_the_position_read_is_where_the_judge_answers():
     content = [
-        {"token": "Score", "top_logprobs": _top(("Score", 0.9), ("1", 0.1))},
+        {"token": "Score", "top_logprobs": _top(("Score", 0.95), ("1", 0.05))},
         {"token": ":", "top_logprobs": _top((":", 0.99), ("5", 0.01))},
         {"token": " 4", "top_logprobs": _top((" 4", 0.8), (" 5", 0.2))},
     ]
-    assert expected_score(content)[0] == pytest.approx(4.2) and expected_score(content)[2] == 2
-    # no digit written: the position where the digits are likeliest
+    assert expected_score(content)[0] == pytest.approx(4.2) and expected_score(content)[2] == 2  # the first likely digit
+    # "The list holds 5 ...": the first token carried the answer's odds (>= 10% on digits), not the "5" written later
+    sentence = [
+        {"token": "The", "top_logprobs": _top(("The", 0.6), ("1", 0.15), ("2", 0.05))},
+        {"token": " list", "top_logprobs": _top((" list", 0.9),)},
+        {"token": " 5", "top_logprobs": _top((" 5", 0.7), (" 4", 0.1))},
+    ]
+    assert expected_score(sentence)[0] == pytest.approx((0.15 + 2 * 0.05) / 0.2) and expected_score(sentence)[2] == 0
+    # no likely digit and none written: the position where the digits are likeliest
     content[2] = {"token": "!", "top_logprobs": _top(("!", 0.97), ("0", 0.03))}
     assert expected_score(content)[0] == pytest.approx(1.0) and expected_score(content)[2] == 0
     assert expected_score([{"token": "x", "top_logprobs": _top(("x", 1.0))}]) is None  # no digit anywhere: no score

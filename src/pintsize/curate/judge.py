@@ -4,8 +4,7 @@ OpenAI-compatible endpoint (`pintsize serve`, vLLM, llama.cpp's server, a hosted
 Two ways to read the score:
 - **logprobs** (first choice): the judge is asked for the score alone, with `logprobs: true,
   top_logprobs: 20`; the score is the expected value of the next-token distribution over the
-  tokens "0".."5" at the position where the judge writes its digit (or, if it writes none, where
-  the digits are most likely). A small judge that would not write "Educational score: N" still
+  tokens "0".."5" at the position where the judge answers (see `expected_score`). A small judge that would not write "Educational score: N" still
   gives a distribution, so it cannot fail to parse.
 - **text** (the fallback, for an endpoint without logprobs): the judge justifies its score and
   ends with "Educational score: N", which is parsed; a reply without it has no score, never a guess.
@@ -72,6 +71,7 @@ JUDGE_SHA256 = hashlib.sha256((PROMPT + "\0" + SCORE_PROMPT).encode()).hexdigest
 _SCORE = re.compile(r"educational score:\s*\**\s*([0-5])(?![\d.])", re.IGNORECASE)
 DIGITS = tuple(str(d) for d in range(6))
 PROBE_DOCUMENT = "Water boils at 100 degrees Celsius at sea level."
+DIGIT_MASS = 0.1  # a position where the digits hold this much probability is where the judge answers
 
 
 class JudgeUnreachable(PintsizeError):
@@ -104,16 +104,20 @@ def expected_score(content: list[dict]) -> tuple[float, dict[int, float], int] |
     """(expected score, P(d) normalized over the digits seen, position) from a chat reply's
     `logprobs.content`, or None when no digit 0-5 appears among any position's top tokens.
 
-    The position read: the first where the judge wrote a digit 0-5; failing that, the one where the
-    digits took the most probability. The expected value is over the digits alone (renormalized):
+    The position read is the first where the digits hold at least DIGIT_MASS of the probability
+    (a judge that answers as asked: its first token); failing that, the first where it wrote a
+    digit ("Score: 3"); failing that, the one where the digits are likeliest. Not simply the first
+    digit written: a small judge that begins "The document contains a maximum of 5" has put its
+    answer's odds on its first token. The expected value is over the digits alone (renormalized):
     the judge was asked for a digit, so the rest of the distribution is its failure to comply."""
-    chosen = [i for i, c in enumerate(content) if str(c.get("token", "")).strip() in DIGITS]
     candidates = [(i, digit_probabilities(c.get("top_logprobs") or [])) for i, c in enumerate(content)]
     candidates = [(i, p) for i, p in candidates if p]
     if not candidates:
         return None
     at = dict(candidates)
-    position = chosen[0] if chosen and chosen[0] in at else max(candidates, key=lambda c: sum(c[1].values()))[0]
+    likely = [i for i, p in candidates if sum(p.values()) >= DIGIT_MASS]
+    written = [i for i, c in enumerate(content) if str(c.get("token", "")).strip() in DIGITS and i in at]
+    position = (likely or written or [max(candidates, key=lambda c: sum(c[1].values()))[0]])[0]
     probs = at[position]
     mass = sum(probs.values())
     normalized = {d: p / mass for d, p in sorted(probs.items())}

@@ -126,9 +126,10 @@ class JudgeOptions:
 
 def run_label_loop(corpus: Path, out: Path, config: LoopConfig, *, judge=None, judge_options: JudgeOptions | None = None,
                    review_db: Path | None = None, label_files: list[Path] = (), start_model: str | Path | None = None,
-                   report=print) -> dict:
+                   source=None, report=print) -> dict:
     """Run the rounds and write the artifact. Labels come from `judge` (a curate.judge.Judge), or the
-    review database `review_db`, and from `label_files`. `report(row)` is told each round's figures.
+    review database `review_db`, or `source` (any object with `label(docs, what) -> {id: {"label", "human", ...}}`),
+    and from `label_files`. `report(row)` is told each round's figures.
     A failure (a judge that labels too little, reviewers not done yet) leaves no finished artifact;
     the judge's answers stay cached in the partial directory and a rerun asks only for the rest."""
     from contextlib import nullcontext
@@ -141,6 +142,8 @@ def run_label_loop(corpus: Path, out: Path, config: LoopConfig, *, judge=None, j
     options = judge_options or JudgeOptions()
     described = {"judge": judge.url, "judge_model": judge.model, "judge_sha256": JUDGE_SHA256, "scoring": judge.scoring,
                  "max_chars": options.max_chars} if judge is not None else {"review_db": str(review_db)} if review_db else {}
+    if source is not None:
+        described = {"source": type(source).__name__}
     config_dump = {"rounds": config.rounds, "per_round": config.per_round, "heldout": config.heldout, "seed": config.seed,
                    "pool": config.pool, "start_threshold": config.start_threshold, **described}
     inputs = {"corpus": corpus} | ({"start_model": Path(start_model)} if start_model and Path(start_model).exists() else {})
@@ -149,11 +152,11 @@ def run_label_loop(corpus: Path, out: Path, config: LoopConfig, *, judge=None, j
     # Read before entering: a partial directory of other settings is wiped, and its answers were paid for.
     earlier = read_cache(out / CACHE_FILE) | read_cache(writer.dir / CACHE_FILE) if judge is not None else {}
     with writer as art, (JudgeCache(art.dir / CACHE_FILE, earlier) if judge is not None else nullcontext()) as cache:
-        if judge is not None:
+        if source is None and judge is not None:
             source = JudgeLabels(judge, cache, max_chars=options.max_chars, concurrency=options.concurrency,
                                  min_labelled=options.min_labelled, progress=options.progress)
-        else:
-            source = ReviewLabels(review_db) if review_db is not None else None
+        elif source is None and review_db is not None:
+            source = ReviewLabels(review_db)
         model, final, h_y, rows, docs, labels, seeds = _rounds(corpus, config, source, label_files, start_model, report)
         summary = _write(art, model, final, h_y, rows, docs, labels, corpus, seeds)
     return summary
