@@ -252,3 +252,15 @@ def test_from_a_recipe_to_a_model_that_curate_uses(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "quality model: labelled ([data.quality].model)" in out and "held-out labels (labels of runs/r/curate-for-labels" in out
+
+
+def test_labels_you_already_have_are_enough_on_their_own(curated, tmp_path):
+    docs = corpus_docs(curated)
+    records = [{"id": i, "text": d["text"], "label": int(d["source"] != "chat"), "reviewer": "ann"} for i, d in docs.items()]
+    out = tmp_path / "labelled"
+    result = CliRunner().invoke(app, ["quality", "label", str(curated), str(out), "--labels", str(_label_file(tmp_path / "l.jsonl", records)),
+                                      "--heldout", "12", "--rounds", "1"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    labels = _read_labels(out)
+    assert len(labels) == len(records) and sum(r["split"] == "heldout" for r in labels) == 12
+    assert all(r["origin"] == "file" and r["human"] for r in labels)

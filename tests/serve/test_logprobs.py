@@ -152,3 +152,15 @@ def test_bad_logprob_requests_are_400s(url):
     assert r.status_code == 400 and "logprobs" in r.json()["error"]["message"]
     r = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=60).json()
     assert r["choices"][0]["logprobs"] is None  # not asked for: null, as OpenAI
+
+
+def test_the_openapi_schema_documents_logprobs(url):
+    schema = httpx.get(f"{url}/openapi.json", timeout=60).json()
+    c = schema["components"]["schemas"]
+    assert {"logprobs", "top_logprobs"} <= c["ChatCompletionRequest"]["properties"].keys()
+    assert c["ChatCompletionRequest"]["dependentSchemas"]["top_logprobs"]["required"] == ["logprobs"]
+    assert "logprobs" in c["CompletionRequest"]["properties"]
+    assert set(c["TokenLogprobEntry"]["properties"]) == {"token", "logprob", "bytes", "top_logprobs"}
+    assert set(c["CompletionLogprobs"]["properties"]) == {"tokens", "token_logprobs", "top_logprobs", "text_offset"}
+    ok = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert ok["application/json"]["schema"]["$ref"].endswith("/ChatCompletion") and "text/event-stream" in ok

@@ -182,7 +182,10 @@ def _rounds(corpus, config: LoopConfig, source, label_files, start_model, report
     model = QualityModel.load(start_model) if start_model is not None else None
     seeds = seeds_of(start_model)
     keys, sources = [d.id for d in docs], [d.source for d in docs]
-    heldout = set(proportional(list(range(len(docs))), sources, keys, min(config.heldout, len(docs) // 2), config.seed))
+    # Without a label source the labels are the files' alone: the held-out sample is drawn among them.
+    universe = list(range(len(docs))) if source is not None else [i for i in range(len(docs)) if docs[i].id in given]
+    heldout = set(proportional(universe, [sources[i] for i in universe], [keys[i] for i in universe],
+                               min(config.heldout, len(universe) // 2), config.seed))
     labels: dict[str, dict] = {}
     asked: set[str] = set()  # documents a source was asked about (an unscored one is not asked again)
 
@@ -208,9 +211,12 @@ def _rounds(corpus, config: LoopConfig, source, label_files, start_model, report
     trained = False
     for r in range(1, config.rounds + 1):
         candidates = [i for i in range(len(docs)) if i not in heldout and docs[i].id not in labels and docs[i].id not in asked]
-        scores = model.score([d.text for d in docs]) if model is not None else None
-        gather(uncertain(candidates, sources, keys, scores, threshold if model else None, config.per_round, config.seed),
-               "train", r, f"round {r}")
+        if source is None:  # the files' labels are all there is: every one of them trains, in one round
+            chosen = [i for i in candidates if docs[i].id in given] if r == 1 else []
+        else:
+            scores = model.score([d.text for d in docs]) if model is not None else None
+            chosen = uncertain(candidates, sources, keys, scores, threshold if model else None, config.per_round, config.seed)
+        gather(chosen, "train", r, f"round {r}")
         train = [(d.text, labels[d.id]) for d in docs if d.id in labels and labels[d.id]["split"] == "train"]
         n_pos = sum(rec["label"] for _, rec in train)
         if seeds is not None or min(n_pos, len(train) - n_pos) >= MIN_PER_CLASS:
