@@ -9,8 +9,8 @@ generalization benchmark; `sources.json` gives each source's true label), their 
 characters. A third of each source is set aside as a test set the loop never sees; the rest is
 written as a curate artifact (what reached the quality step) and labelled by the loop.
 The start model is the demo's: stdlib pages against licences and configuration files (seeds).
-Two retraining variants: the seeds kept with the labels (the loop's default when the start model's
-seeds are known), and the labels alone.
+Two retraining variants: the labels alone (the loop's default) and the seeds kept with the labels
+(`--keep-seeds`).
 
 Reported on the unseen test set: AUC, and at the loop's recommended threshold the share of
 expository documents kept and of the rest kept, before (the start model at its threshold 0.5) and
@@ -113,13 +113,9 @@ def main() -> None:
         start = QualityModel.load(seeded)
         results["start (demo seeds, threshold 0.5)"] = figures(start, test, labels, 0.5)
         for variant in ("seeds + labels", "labels only"):
-            start_dir = seeded
-            if variant == "labels only":  # the same model, saved without its seed list: retraining uses the labels alone
-                start_dir = tmp / "demo-model-bare"
-                start.save(start_dir)
             judge = TrueKind(labels)
-            config = LoopConfig(rounds=args.rounds, per_round=args.per_round, heldout=args.heldout)
-            summary = run_label_loop(corpus, tmp / variant.replace(" ", ""), config, start_model=start_dir, source=judge,
+            config = LoopConfig(rounds=args.rounds, per_round=args.per_round, heldout=args.heldout, keep_seeds=variant == "seeds + labels")
+            summary = run_label_loop(corpus, tmp / variant.replace(" ", ""), config, start_model=seeded, source=judge,
                                      report=lambda row: None)
             model = QualityModel.load(tmp / variant.replace(" ", ""))
             results[f"after {judge.asked} labels, {variant}"] = figures(model, test, labels, summary["operating_point"]["threshold"]) | {

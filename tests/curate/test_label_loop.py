@@ -239,7 +239,7 @@ def test_from_a_recipe_to_a_model_that_curate_uses(tmp_path, monkeypatch):
     judge = FakeJudgeServer(score_of=lambda doc: 4 if doc in expository or doc not in {c[:MAX_CHARS] for c in chats} else 1, logprobs=True)
     try:
         result = runner.invoke(app, ["quality", "label", "r.toml", "labelled", "--judge", judge.url, "--model", "fake", "--workers", "1",
-                                     "--rounds", "1", "--per-round", "10", "--heldout", "16", "--max-chars", str(MAX_CHARS)])
+                                     "--rounds", "1", "--per-round", "10", "--heldout", "16", "--max-chars", str(MAX_CHARS), "--keep-seeds"])
     finally:
         judge.close()
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -135,6 +135,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         per_round: int = typer.Option(40, min=1, help="documents labelled per round for training, nearest the current model's threshold in each source"),
         heldout: int = typer.Option(100, min=4, help="documents labelled first, a stratified random sample never trained on: precision and recall are measured on them"),
         seed: int = typer.Option(0, help="seed of the samples"),
+        keep_seeds: bool = typer.Option(False, "--keep-seeds", help="retrain on the start model's seed files too, not on the labels alone (measured worse: benchmarks/RESULTS.md)"),
         pool: int = typer.Option(20_000, min=10, help="a larger corpus is sampled to this many documents first"),
         concurrency: int = typer.Option(4, min=1, max=256, help="judge requests in flight at once"),
         max_retries: int = typer.Option(4, min=0, help="retries per document after a failed request"),
@@ -181,7 +182,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                           f(row.get("other_kept"), True))
             console.print(f"round {row['round']}: held-out AUC {f(row.get('auc'))}, threshold {f(row.get('threshold'))}", highlight=False)
 
-        config = LoopConfig(rounds=rounds, per_round=per_round, heldout=heldout, seed=seed, pool=pool, start_threshold=found.start_threshold)
+        config = LoopConfig(rounds=rounds, per_round=per_round, heldout=heldout, seed=seed, pool=pool, start_threshold=found.start_threshold,
+                            keep_seeds=keep_seeds)
         try:
             s = run_label_loop(found.corpus, out, config, judge=j, judge_options=JudgeOptions(concurrency, max_chars, min_labelled),
                                review_db=review_db, label_files=labels, start_model=found.start_model, report=report)
