@@ -86,7 +86,7 @@ def proportional(items: list[int], sources: list[str], keys: list[str], n: int, 
     """n of `items`, each source getting its share of n (largest remainders), a random sample within it:
     a stratified uniform sample, so shares measured on it are the corpus's."""
     by_source: dict[str, list[int]] = {}
-    for item, s, k in sorted(zip(items, sources, keys), key=lambda x: unit(x[2], seed)):
+    for item, s, _key in sorted(zip(items, sources, keys), key=lambda x: unit(x[2], seed)):
         by_source.setdefault(s, []).append(item)
     total = len(items)
     quota = {s: n * len(v) / total for s, v in by_source.items()}

@@ -62,7 +62,7 @@ def curate_config(recipe: Recipe):
         data = data.model_copy(update={"quality": quality})
     elif data.quality.model is None and "quality" in data.model_fields_set:
         raise RecipeError(
-            f"[data.quality] says how to cut but no model is named: set [data.quality].model "
+            "[data.quality] says how to cut but no model is named: set [data.quality].model "
             "(a quality model directory, e.g. from `pintsize quality train` or `pintsize quality label`), or add a "
             "[quality_model] section that trains one, or remove [data.quality] to curate without the quality step"
         )
