@@ -196,9 +196,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 j.close()
         console.print(table)
         op = s["operating_point"]
+        precision = "n/a" if op["precision"] is None else f"{op['precision']:.3f}"
         console.print(
-            f"{s['labels']} labels ({s['heldout_labels']} held out). Use the model with its threshold (held-out precision "
-            f"{op['precision']}, recall {op['recall']}):\n  [data.quality]\n  model = \"{escape(str(out))}\"\n  threshold = {op['threshold']}",
+            f"{s['labels']} labels ({s['heldout_labels']} held out). Use the model with its threshold (on the held-out labels: "
+            f"precision {precision}, recall {op['recall']:.3f}, non-expository kept {op['other_kept']:.1%}):\n"
+            + escape(f'  [data.quality]\n  model = "{out}"\n  threshold = {op["threshold"]}'),
             highlight=False,
         )
 

@@ -213,10 +213,10 @@ def _rounds(corpus, config: LoopConfig, source, label_files, start_model, report
              **_public(evaluate(model, h_texts, h_y, threshold if model else None))}]
     report(rows[0])
     trained = False
-    for r in range(1, config.rounds + 1):
+    for r in range(1, (config.rounds if source is not None else 1) + 1):  # label files alone: one round
         candidates = [i for i in range(len(docs)) if i not in heldout and docs[i].id not in labels and docs[i].id not in asked]
-        if source is None:  # the files' labels are all there is: every one of them trains, in one round
-            chosen = [i for i in candidates if docs[i].id in given] if r == 1 else []
+        if source is None:  # the files' labels are all there is: every one of them trains
+            chosen = [i for i in candidates if docs[i].id in given]
         else:
             scores = model.score([d.text for d in docs]) if model is not None else None
             chosen = uncertain(candidates, sources, keys, scores, threshold if model else None, config.per_round, config.seed)

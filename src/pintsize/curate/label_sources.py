@@ -18,6 +18,9 @@ from pintsize.curate.label_corpus import Doc
 from pintsize.errors import DataError, PintsizeError
 
 
+MIN_PREFIX = 100  # `quality annotate --max-chars` is at least this: a shorter text is a whole document
+
+
 class LabelsPending(PintsizeError):
     """The review app has not labelled a round's documents yet: run the command again later."""
 
@@ -89,6 +92,8 @@ def file_labels(paths: list[Path], docs_by_id: dict[str, str], texts: dict[str, 
 
     def by_text(text: str) -> str | None:
         n = len(text)
+        if n < MIN_PREFIX:  # a short text names its document only whole
+            return next((doc_id for doc_id, t in texts.items() if t == text), None)
         if n not in by_prefix:
             for doc_id, t in texts.items():
                 by_prefix[n].setdefault(hashlib.sha256(t[:n].encode()).hexdigest(), doc_id)
