@@ -122,7 +122,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @groups["quality"].command("label")
     def quality_label(
         source: Path = typer.Argument(..., help="a recipe (its curation's documents) or a curate artifact"),
-        out: Path = typer.Argument(..., help="the model to write: use it with [data.quality] model = OUT"),
+        out: Path = typer.Argument(..., help="the quality model to write; a recipe uses it with model = OUT in its data.quality section"),
         judge: str = typer.Option(None, "--judge", help="labels from an LLM judge: base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
         model: str = typer.Option(None, "--model", help="the judge's model name"),
         review_db: Path = typer.Option(
