@@ -51,7 +51,8 @@ class LoopConfig:
 
 @dataclass
 class Seeds:
-    """The seed files of the start model (from its manifest): retraining keeps them, the corpus's labels win."""
+    """The seed files of the start model (from its manifest): with keep_seeds, retraining keeps them and
+    the corpus's labels win over them."""
 
     positives: list[Path]
     negatives: list[Path]
