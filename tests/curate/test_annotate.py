@@ -4,8 +4,6 @@ resume after a kill) and against `pintsize serve` running a tiny random model.""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,10 @@ from typer.testing import CliRunner
 
 from pintsize.cli import app
 from pintsize.curate.annotate import Judge, JudgeUnreachable, annotate_corpus, parse_score, text_sha256
+from pintsize.curate.judge import PROBE_DOCUMENT
 from pintsize.curate.quality import read_label_file
+
+from .fake_judge import FakeJudgeServer
 
 
 def test_parse_score_reads_the_last_marked_score_and_never_guesses():
@@ -23,52 +24,22 @@ def test_parse_score_reads_the_last_marked_score_and_never_guesses():
         assert parse_score(reply) is None, reply
 
 
-class FakeJudge(BaseHTTPRequestHandler):
-    """Each document's first request fails in a way chosen by a word in it; the retry answers.
-    A document containing 'NEVER' never gets a score. Every request is logged by document."""
-
-    calls: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def do_GET(self):
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b'{"data": []}')
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        doc = body["messages"][0]["content"].split("<document>\n", 1)[1].split("\n</document>", 1)[0]
-        with self.lock:
-            n = self.calls[doc] = self.calls.get(doc, 0) + 1
-        kind = next((k for k in ("FIVEHUNDRED", "NOTJSON", "NOSCORE", "SLOW", "NEVER") if k in doc), None)
-        if kind == "SLOW" and n == 1:
-            threading.Event().wait(1.0)  # the client's timeout is 0.3 s
-        if kind == "FIVEHUNDRED" and n == 1:
-            return self._send(500, b"internal error")
-        if kind == "NOTJSON" and n == 1:
-            return self._send(200, b"<html>proxy error</html>")
-        reply = "Nice prose." if kind == "NEVER" or (kind == "NOSCORE" and n == 1) else f"Teaches.\nEducational score: {len(doc) % 6}"
-        self._send(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode())
-
-    def _send(self, status: int, data: bytes):
-        try:
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
 @pytest.fixture
 def fake_judge():
-    FakeJudge.calls = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeJudge)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    """A text-only judge (it offers no logprobs), as the first OpenAI-compatible servers were."""
+    judge = FakeJudgeServer()
+    FakeJudge.calls = judge.calls
+    yield judge.url
+    judge.close()
+
+
+class FakeJudge:  # the calls of the running fake, by document
+    calls: dict[str, int] = {}
+
+    @classmethod
+    def doc_calls(cls) -> dict[str, int]:
+        """Calls about the corpus's documents (not the one-line probe for logprobs)."""
+        return {d: n for d, n in cls.calls.items() if d != PROBE_DOCUMENT}
 
 
 def _corpus(path: Path, texts: list[str]) -> Path:
@@ -85,16 +56,18 @@ def test_every_failure_kind_is_counted_retried_and_never_guessed(fake_judge, tmp
     corpus = _corpus(tmp_path / "docs.jsonl", DOCS)
     judge = Judge(fake_judge, "fake", timeout=0.3, max_retries=2, backoff_s=0.01)
     s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=100, concurrency=4, progress=True)  # the bar runs too
-    assert s["documents"] == 17 and s["labeled"] == 16 and s["unlabeled"] == 1
+    assert s["documents"] == 17 and s["labeled"] == 15 and s["unlabeled"] == 2
     f = s["failures"]
     assert (f["http_5xx"], f["non_json"], f["timeout"]) == (1, 1, 1)
-    assert f["no_score"] == 1 + 3  # NOSCORE once, NEVER on all three attempts
+    # A greedy judge's reply without a score is not asked again: NOSCORE and NEVER once each.
+    assert f["no_score"] == 2 and FakeJudge.calls["This one NOSCORE first."] == FakeJudge.calls["This one NEVER scores."] == 1
     labels = {r["text"]: r for r in read_label_file(tmp_path / "ann" / "labels.jsonl")}
-    assert "This one NEVER scores." not in labels  # no score, no label: never guessed
+    assert "This one NEVER scores." not in labels and "This one NOSCORE first." not in labels  # no score, no label: never guessed
     for text, r in labels.items():
         assert r["score"] == len(text) % 6 and r["label"] == int(len(text) % 6 >= 3)
         assert r["sha256"] == text_sha256(text) and r["model"] == "fake" and "Educational score" in r["reply"]
-    assert json.loads((tmp_path / "ann" / "manifest.json").read_text())["stats"]["prompt_sha256"] == labels[DOCS[0]]["prompt_sha256"]
+    stats = json.loads((tmp_path / "ann" / "manifest.json").read_text())["stats"]
+    assert stats["no_score_replies"] == ["Nice prose.", "Nice prose."] and stats["judge_errors"]["http_5xx"].startswith("HTTP 500")
 
 
 def test_a_killed_run_resumes_without_paying_twice(fake_judge, tmp_path):
@@ -111,18 +84,18 @@ def test_a_killed_run_resumes_without_paying_twice(fake_judge, tmp_path):
     judge.rate = rate_then_die
     with pytest.raises(KeyboardInterrupt):
         annotate_corpus(corpus, tmp_path / "ann", judge, sample=12, concurrency=1, progress=False)
-    assert not (tmp_path / "ann").exists() and sum(FakeJudge.calls.values()) == 5
+    assert not (tmp_path / "ann").exists() and sum(FakeJudge.doc_calls().values()) == 5
     judge.rate = real_rate
     # Rerun with other settings (sample 11, so the partial directory is not resumed as is).
     s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=11, concurrency=3, progress=False)
     assert s["labeled"] == 11 and s["requested"] == 11 - s["reused_from_cache"] and s["reused_from_cache"] >= 4
     s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=12, concurrency=3, progress=False)
     assert s["labeled"] == 12 and s["requested"] <= 1
-    assert sorted(FakeJudge.calls.values()) == [1] * 12  # each document asked exactly once in all
+    assert sorted(FakeJudge.doc_calls().values()) == [1] * 12  # each document asked exactly once in all
     # A finished artifact's cache seeds a bigger sample: only the new documents are asked.
     corpus = _corpus(tmp_path / "docs.jsonl", DOCS[:12] + [f"Extra page {i} about things." for i in range(3)])
     s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=15, concurrency=3, progress=False)
-    assert s["requested"] == 3 and s["labeled"] == 15 and sorted(FakeJudge.calls.values()) == [1] * 15
+    assert s["requested"] == 3 and s["labeled"] == 15 and sorted(FakeJudge.doc_calls().values()) == [1] * 15
 
 
 def test_an_unreachable_judge_is_one_line_before_any_work(tmp_path):
@@ -159,25 +132,67 @@ def test_llm_labels_rank_between_human_and_seed_labels(fake_judge, tmp_path):
     assert ex["positive"] == 18 and ex["negative"] == 22
 
 
-def test_pintsize_serve_as_the_judge(tmp_path):
-    """A tiny random model replies badly: its unscored replies are counted and retried, nothing
-    crashes, and whatever it does score is a label with its raw reply."""
-    from tests.serve.conftest import random_model_dir, serve_in_thread, trained_bpe_tokenizer
+def test_pintsize_serve_as_the_judge_by_logprobs(tmp_path):
+    """`pintsize serve` gives logprobs, so annotate reads each score from them: every document gets
+    the expected score a direct forward pass of the model gives, and none fails to parse."""
+    from tests.serve.conftest import serve_in_thread, trained_bpe_tokenizer
 
     from pintsize.serve.generate import Generator
     from pintsize.serve.server import ServerSettings, create_app
 
-    tok = trained_bpe_tokenizer(tmp_path / "tok", vocab_size=512)
-    model_dir = random_model_dir(tmp_path / "model", tok, block_size=1024)  # the prompt is ~900 tokens
-    gen = Generator.load(model_dir, device="cpu")
-    corpus = _corpus(tmp_path / "docs.jsonl", DOCS[:4])
-    with serve_in_thread(create_app(gen, ServerSettings(model_name="tiny", max_tokens=16, max_concurrent=2))) as base:
-        judge = Judge(f"{base}/v1", "tiny", timeout=60, max_retries=1, backoff_s=0.01, max_tokens=16)
-        s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=4, concurrency=2, max_chars=200, progress=False)
-        judge.close()
-    assert s["documents"] == 4 and s["labeled"] + s["unlabeled"] == 4
-    # max_retries=1: an unlabeled document failed both attempts, a labeled one at most its first.
-    assert 2 * s["unlabeled"] <= s["failures"]["no_score"] <= 2 * s["unlabeled"] + s["labeled"]
-    assert s["failures"]["timeout"] == 0
-    assert s["failures"]["http_5xx"] == s["failures"]["non_json"] == s["failures"]["connection"] == 0
+    from .tiny_judge import digit_judge_model, direct_expected_score
 
+    tok = trained_bpe_tokenizer(tmp_path / "tok", vocab_size=512)
+    gen = Generator.load(digit_judge_model(tmp_path / "model", tok), device="cpu")
+    docs = [f"Document {i}: " + " ".join(["the json module encodes data"] * (i + 1)) for i in range(5)]
+    corpus = _corpus(tmp_path / "docs.jsonl", docs)
+    with serve_in_thread(create_app(gen, ServerSettings(model_name="tiny", max_tokens=16, max_concurrent=2))) as base:
+        judge = Judge(f"{base}/v1", "tiny", timeout=60, max_retries=1, backoff_s=0.01)
+        s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=5, concurrency=2, max_chars=300, progress=False)
+        judge.close()
+    assert s["scoring"] == "logprobs" and s["labeled"] == 5 and sum(s["failures"].values()) == 0
+    for r in read_label_file(tmp_path / "ann" / "labels.jsonl"):
+        expected = direct_expected_score(gen, r["text"])
+        assert r["method"] == "logprobs" and r["expected_score"] == pytest.approx(expected, abs=1e-3)
+        assert r["score"] == int(expected + 0.5) and r["label"] == int(r["score"] >= 3)
+
+
+def test_a_greedy_judges_reply_without_a_score_is_cached_with_its_reply_and_not_asked_again(fake_judge, tmp_path):
+    corpus = _corpus(tmp_path / "docs.jsonl", DOCS[:6] + ["This one NEVER scores."])
+    judge = Judge(fake_judge, "fake", max_retries=3, backoff_s=0.0)
+    s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=7, concurrency=2, progress=False)
+    assert s["labeled"] == 6 and FakeJudge.calls["This one NEVER scores."] == 1  # temperature 0: the same reply again
+    cached = [json.loads(line) for line in (tmp_path / "ann" / "cache.jsonl").read_text().splitlines()]
+    assert [c["reply"] for c in cached if c["score"] is None] == ["Nice prose."]
+    s = annotate_corpus(corpus, tmp_path / "ann", judge, sample=7, concurrency=2, progress=False)
+    assert s["requested"] == 0 and FakeJudge.calls["This one NEVER scores."] == 1  # the rerun pays for nothing
+
+
+def test_a_run_that_labels_nothing_exits_non_zero_says_why_and_leaves_no_finished_artifact(fake_judge, tmp_path):
+    corpus = _corpus(tmp_path / "docs.jsonl", ["Doc one NEVER scores.", "Doc two NEVER scores.", "Doc three NEVER scores."])
+    out = tmp_path / "ann"
+    result = CliRunner().invoke(app, ["quality", "annotate", str(corpus), str(out), "--judge", fake_judge, "--model", "fake", "--max-retries", "1"])
+    assert result.exit_code != 0
+    message = result.output + str(result.exception)
+    assert "labelled 0 of 3" in message and "Nice prose." in message  # the judge's reply, quoted
+    assert not out.exists() and not (out / "labels.jsonl").exists()
+
+
+def test_quality_train_refuses_an_empty_llm_label_file_and_warns_when_its_labels_add_nothing(tmp_path):
+    from .realdata import pydoc_texts, sharegpt_chats
+
+    docs = [p["text"][:2000] for p in pydoc_texts(12)]
+    pos = _corpus(tmp_path / "pos.jsonl", docs)
+    neg = _corpus(tmp_path / "neg.jsonl", [c[:2000] for c in sharegpt_chats(12)])
+    empty = tmp_path / "labels.jsonl"
+    empty.write_text("")  # what an annotation that labelled nothing used to leave
+    args = ["quality", "train", str(tmp_path / "m"), "--pos", str(pos), "--neg", str(neg)]
+    result = CliRunner().invoke(app, args + ["--llm-labels", str(empty)])
+    assert result.exit_code != 0 and "holds no label" in str(result.exception) and not (tmp_path / "m").exists()
+    llm = _corpus(tmp_path / "llm.jsonl", [])
+    llm.write_text("".join(json.dumps({"text": t, "label": 0, "score": 1}) + "\n" for t in docs[:3]))
+    human = tmp_path / "human.jsonl"
+    human.write_text("".join(json.dumps({"text": t, "label": 1}) + "\n" for t in docs[:3]))
+    result = CliRunner().invoke(app, args + ["--llm-labels", str(llm), "--labels", str(human)])
+    assert result.exit_code == 0, result.output
+    assert "warning: --llm-labels: the 3 LLM labels add no label" in result.output

@@ -65,5 +65,65 @@ def test_summary_notes_a_source_that_kept_almost_nothing(tmp_path, capsys):
     print_summary(tmp_path)
     out = " ".join(capsys.readouterr().out.split())
     assert out.count("note:") == 1
-    assert "source 'manual' kept 2 of 50 documents (most removed by gopher_repetition/dup_line_frac: 30, duplicate: 17, c4/lorem: 1)" in out
+    assert "source 'manual' kept 2 of 50 documents read (most removed by gopher_repetition/dup_line_frac: 30, c4/lorem: 1)" in out
     assert '[[data.sources]] profile = "docs"' in out
+
+
+def test_summary_says_what_it_counts_and_advises_no_profile_for_what_the_rules_did_not_remove(tmp_path, capsys):
+    """A source the quality step removed, or one that could not be read, gets no rule-profile advice
+    (issue 28, item 15)."""
+    from pintsize.curate.commands import print_summary
+
+    def counts(docs_in, kept, quarantined=0):
+        return {"input": docs_in, "kept": kept, "filtered": docs_in - kept - quarantined, "quarantined": quarantined,
+                "tokens_in": 10 * docs_in, "output_tokens": 10 * kept}
+
+    stats = {
+        "token_unit": "whitespace-separated words",
+        "sources": {"docs": counts(300, 220), "readmes": counts(13, 0), "broken": counts(20, 0, quarantined=20)},
+        "steps": {
+            "read": {"broken": {"removed": {"not_utf8": 20}}},
+            "heuristics": {"docs": {"removed": {"gopher_quality/short": 21}}, "readmes": {"removed": {"c4/lorem": 1}}},
+            "quality": {"docs": {"removed": {"below_threshold": 59}}, "readmes": {"removed": {"below_threshold": 12}}},
+        },
+        "quality": {"model": "m", "threshold": 0.5, "top_percent": None, "keep_input_fraction": None, "reached": 291, "kept": 220,
+                    "input_documents": 333, "keep_share": 0.756, "heldout": None, "warnings": []},
+    }
+    (tmp_path / "stats.json").write_text(json.dumps(stats))
+    print_summary(tmp_path)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "profile" not in out
+    assert "source 'readmes' kept 0 of 13 documents read: the quality step removed 12" in out
+    assert "source 'broken' kept 0 of 20 documents read: 20 could not be read" in out
+    assert ("quality: kept 220 of the 291 documents that reached it (after the heuristic filters and dedup), 75.6%, those scoring "
+            "at least the threshold: threshold 0.5; 66.1% of the 333 documents read") in out
+    assert "read = kept + removed by a step" in out
+
+
+def test_curate_on_its_own_uses_the_runs_quality_model_and_never_skips_the_step_silently(tmp_path, monkeypatch):
+    """`pintsize curate RECIPE` with [quality_model] and [data.quality] but no model named: the
+    run's `quality` stage artifact, said so; none there yet, or no model at all: an error (issue 28, 15b)."""
+    from .realdata import pydoc_texts, sharegpt_chats
+
+    monkeypatch.chdir(tmp_path)
+    pages, chats = [p["text"][:3000] for p in pydoc_texts(16)], [c[:3000] for c in sharegpt_chats(16)]
+    for name, texts in (("pos", pages[:8]), ("neg", chats[:8]), ("mix", pages[8:] + chats[8:])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    source = '[[data.sources]]\nname = "mix"\npath = "mix.jsonl"\nprofile = "prose"\n[data.quality]\nthreshold = 0.5\n'
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[run]\nname = "r"\n[quality_model]\npositives = ["pos.jsonl"]\nnegatives = ["neg.jsonl"]\n' + source)
+    runner = CliRunner()
+    result = runner.invoke(app, ["curate", str(recipe), "--workers", "1"])
+    assert result.exit_code != 0 and not (tmp_path / "runs/r/curate").exists()
+    assert "runs/r/quality is not there yet" in str(result.exception)
+    result = runner.invoke(app, ["quality", "train", "runs/r/quality", "--pos", "pos.jsonl", "--neg", "neg.jsonl"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["curate", str(recipe), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "quality model: runs/r/quality (this run's `quality` stage" in " ".join(result.output.split())
+    stats = json.loads((tmp_path / "runs/r/curate/stats.json").read_text())
+    assert stats["quality"]["model"] == "runs/r/quality" and "quality" in stats["steps"]
+    alone = tmp_path / "alone.toml"  # a cut without a model to make it
+    alone.write_text('[run]\nname = "alone"\n' + source)
+    result = runner.invoke(app, ["curate", str(alone), "--workers", "1"])
+    assert result.exit_code != 0 and "no model is named" in str(result.exception) and not (tmp_path / "runs/alone").exists()

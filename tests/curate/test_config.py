@@ -37,7 +37,7 @@ def test_defaults_curate_the_stdlib_docs_with_the_docs_profile():
         ({"heuristics": {"docs": {"c4": {"bogus": 1}}}}, r"\[data\].heuristics.docs.c4.bogus: unknown key"),
         ({"sources": [{"name": "a", "path": "p"}, {"name": "a", "path": "q"}]}, "repeated: a"),
         ({"sources": [{"name": "a b", "path": "p"}]}, r"\[data\].sources\[0\].name"),
-        ({"quality": {"threshold": 0.5, "top_percent": 10}}, "either threshold or top_percent"),
+        ({"quality": {"threshold": 0.5, "top_percent": 10}}, "only one of threshold, top_percent"),
         ({"dedup": {"bands": 0}}, r"\[data\].dedup.bands"),
     ],
 )

@@ -93,8 +93,11 @@ def test_cli_neg_takes_a_quoted_glob(tmp_path):
 def test_the_funnel_states_what_the_operating_point_means():
     from pintsize.curate.commands import quality_line
 
-    q = {"threshold": 0.71, "keep_share": 0.23, "heldout": {"heldout_n": 96, "keep_share": 0.4, "precision": 0.97, "recall": 0.8}}
+    q = {"threshold": 0.71, "keep_share": 0.23, "heldout": {"heldout_n": 96, "keep_share": 0.4, "precision": 0.97, "recall": 0.8},
+         "reached": 1000, "kept": 230, "input_documents": 2000, "top_percent": 23.0, "heldout_source": "labels of corpus X"}
     assert quality_line(q) == (
-        "quality: keeps 23.0% at threshold 0.71; on 96 held-out labels this threshold keeps 40%, precision 0.97, recall 0.80"
+        "quality: kept 230 of the 1,000 documents that reached it (after the heuristic filters and dedup), 23.0%, the best-scoring "
+        "23% of them: threshold 0.71; 11.5% of the 2,000 documents read; on the model's 96 held-out labels (labels of corpus X) "
+        "this threshold keeps 40%, precision 0.97, recall 0.80"
     )
     assert "no held-out labels stored" in quality_line({"threshold": 0.5, "keep_share": 1.0, "heldout": None})

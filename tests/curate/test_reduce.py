@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from pintsize.curate.config import DataConfig
 from pintsize.curate.reduce import decide
@@ -63,8 +64,24 @@ def test_a_cut_that_keeps_all_or_none_of_a_source_is_warned_about():
     q = decide(_index(200, ["a", "b"], scores), _config(quality={"model": "m", "threshold": 0.5})).summary["quality"]
     assert q["keep_share"] == 0.5 and q["heldout"] is None  # "m" is no model: nothing to say about precision
     assert q["warnings"] == [
-        "quality threshold 0.5 keeps (nearly) all of source 'a': 100 of 100 documents",
-        "quality threshold 0.5 keeps (nearly) none of source 'b': 0 of 100 documents",
+        "quality threshold 0.5 keeps (nearly) all of source 'a': 100 of its 100 documents that reached the quality step",
+        "quality threshold 0.5 keeps (nearly) none of source 'b': 0 of its 100 documents that reached the quality step",
     ]
     q = decide(_index(200, ["a", "b"], np.linspace(0, 1, 200)), _config(quality={"model": "m", "threshold": 0.5})).summary["quality"]
     assert q["warnings"] == []
+
+
+def test_a_share_of_the_input_keeps_the_best_of_what_reached_the_quality_step():
+    """keep_input_fraction = 0.3 of 1,000 documents read keeps the best 300 of the 600 left, or all
+    of them when fewer than 300 are left; keep_top_fraction ranks only what reached the step."""
+    scores = np.random.default_rng(1).random(600)
+    d = decide(_index(600, ["a"], scores), _config(quality={"model": "m", "keep_input_fraction": 0.3}), input_documents=1000)
+    assert d.copies.sum() == 300 and set(scores[d.copies == 1]) == set(np.sort(scores)[-300:])
+    q = d.summary["quality"]
+    assert (q["reached"], q["kept"], q["input_documents"]) == (600, 300, 1000)
+    d = decide(_index(200, ["a"], scores[:200]), _config(quality={"model": "m", "keep_input_fraction": 0.3}), input_documents=1000)
+    assert d.copies.sum() == 200
+    d = decide(_index(600, ["a"], scores), _config(quality={"model": "m", "keep_top_fraction": 0.3}), input_documents=1000)
+    assert abs(d.copies.sum() - 180) <= 1  # 30% of the 600 that reached it
+    with pytest.raises(ValueError, match="only one of"):
+        _config(quality={"model": "m", "keep_input_fraction": 0.3, "threshold": 0.5})

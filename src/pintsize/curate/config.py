@@ -124,19 +124,29 @@ class DecontaminationConfig(Section):
 class QualityConfig(Section):
     model: str | None = Field(None, description="a quality model directory (pintsize quality train); none = step off")
     threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="keep documents scoring at least this (0.5 when top_percent is not set)"
+        None, ge=0.0, le=1.0, description="keep documents scoring at least this (0.5 when no share is set)"
     )
     top_percent: float | None = Field(
-        None, gt=0.0, le=100.0, description="instead of a threshold: keep this share of the best-scoring documents"
+        None, gt=0.0, le=100.0,
+        description="instead of a threshold: keep this percentage of the documents that reach the quality step "
+        "(those left after the heuristic filters and dedup), the best-scoring ones",
     )
     keep_top_fraction: float | None = Field(
-        None, gt=0.0, le=1.0, description="the same as top_percent, as a fraction (DCLM keeps 0.1): ranked over the whole corpus"
+        None, gt=0.0, le=1.0,
+        description="the same as top_percent, as a fraction (DCLM keeps 0.1): ranked among the documents that reach "
+        "the quality step (after the heuristic filters and dedup), not among all the documents read",
+    )
+    keep_input_fraction: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="instead: keep at most this fraction of all the documents read (the input), the best-scoring of "
+        "those that reach the quality step; all of those when the earlier steps left fewer",
     )
 
     @model_validator(mode="after")
     def _one_rule(self) -> "QualityConfig":
-        if sum(x is not None for x in (self.threshold, self.top_percent, self.keep_top_fraction)) > 1:
-            raise ValueError("set either threshold or top_percent (or keep_top_fraction), only one of them")
+        rules = (self.threshold, self.top_percent, self.keep_top_fraction, self.keep_input_fraction)
+        if sum(x is not None for x in rules) > 1:
+            raise ValueError("set only one of threshold, top_percent, keep_top_fraction and keep_input_fraction")
         if self.keep_top_fraction is not None:
             # Stored as top_percent (what reduce reads); set without re-validating the section.
             object.__setattr__(self, "top_percent", 100.0 * self.keep_top_fraction)
@@ -145,7 +155,9 @@ class QualityConfig(Section):
 
     @property
     def effective_threshold(self) -> float | None:
-        return None if self.top_percent is not None else (0.5 if self.threshold is None else self.threshold)
+        if self.top_percent is not None or self.keep_input_fraction is not None:
+            return None
+        return 0.5 if self.threshold is None else self.threshold
 
 
 def _pydoc_source() -> list[SourceConfig]:

@@ -147,11 +147,11 @@ def _progress(total: int, work: Path):
 def _reduce_and_write(config: DataConfig, shards: list[ShardSpec], work: Path, out: Path) -> dict:
     columns = _INDEX_COLUMNS + (["quality_score"] if config.quality.model else [])
     index = pa.concat_tables([pq.read_table(shard_dir(work, s.index) / KEPT, columns=columns) for s in shards])
-    decisions = decide(index, config)
-
     funnel = Funnel()
     for s in shards:
         funnel.add(read_shard_stats(work, s.index))
+    read = sum(c["docs_in"] for c in funnel.steps["read"].values())  # every document read, quarantined ones too
+    decisions = decide(index, config, input_documents=read)
 
     output = Counter()
     offset = 0

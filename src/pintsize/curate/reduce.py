@@ -2,7 +2,8 @@
 (ids, sources, token counts, dedup keys, quality scores), in input order:
 
 1. dedup_exact, 2. dedup_near (see dedup.py),
-3. quality: keep scores >= threshold, or the top percent of all documents left,
+3. quality: keep scores >= threshold; or the top percent of the documents left (those that reach
+   this step); or at most a fraction of all the documents read (`keep_input_fraction`), the best of those left,
 4. mixture: per source, `weight` < 1 keeps that share of documents (chosen by a hash of the id,
    so the same ones every run), > 1 repeats documents; `max_tokens` keeps the best documents
    (by quality score when there is one, else in hash order) until the cap.
@@ -37,7 +38,8 @@ def _unit_hash(doc_id: str) -> float:
     return xxhash.xxh64_intdigest(doc_id) / 2.0**64
 
 
-def decide(index: pa.Table, config: DataConfig) -> Decisions:
+def decide(index: pa.Table, config: DataConfig, input_documents: int | None = None) -> Decisions:
+    """`input_documents`: how many documents were read (for `keep_input_fraction`; default: the index's)."""
     n = index.num_rows
     ids = index.column("id").to_pylist()
     sources = index.column("source").to_pylist()
@@ -76,15 +78,25 @@ def decide(index: pa.Table, config: DataConfig) -> Decisions:
     scores = index.column("quality_score").to_numpy(zero_copy_only=False) if "quality_score" in index.column_names else None
     if config.quality.model and scores is not None:
         steps.append("quality")
-        threshold = config.quality.effective_threshold
-        if threshold is None and alive.any():
-            threshold = float(np.quantile(scores[alive], 1.0 - config.quality.top_percent / 100.0))
-        summary["quality"] = {"model": config.quality.model, "threshold": threshold, "top_percent": config.quality.top_percent}
+        q = config.quality
+        threshold = q.effective_threshold
+        read = n if input_documents is None else input_documents
+        if q.top_percent is not None and alive.any():
+            threshold = float(np.quantile(scores[alive], 1.0 - q.top_percent / 100.0))
+        elif q.keep_input_fraction is not None and alive.any():
+            keep = int(q.keep_input_fraction * read)
+            ranked = np.sort(scores[alive])[::-1]
+            threshold = float(ranked[min(keep, len(ranked)) - 1]) if keep else float(np.nextafter(ranked[0], np.inf))
+        summary["quality"] = {
+            "model": q.model, "threshold": threshold, "top_percent": q.top_percent, "keep_input_fraction": q.keep_input_fraction,
+            "reached": int(alive.sum()), "input_documents": read,  # what the share is of
+        }
         before = alive.copy()
         for i in np.flatnonzero(alive & (scores < (threshold if threshold is not None else -1.0))):
             remove(int(i), "quality", "below_threshold", quality_score=round(float(scores[i]), 4), threshold=threshold)
+        summary["quality"]["kept"] = int(alive.sum())
         if threshold is not None:
-            summary["quality"] |= describe_operating_point(config.quality.model, threshold, before, alive, sources)
+            summary["quality"] |= describe_operating_point(q.model, threshold, before, alive, sources)
 
     copies = alive.astype(np.int64)
     if any(s.weight != 1.0 or s.max_tokens for s in config.sources) and n:
@@ -103,7 +115,9 @@ def describe_operating_point(model_dir: str, threshold: float, before: np.ndarra
 
     info: dict = {"keep_share": round(float(after.sum() / before.sum()), 4) if before.any() else None}
     try:
-        info["heldout"] = QualityModel.load(model_dir).operating_point(threshold)
+        model = QualityModel.load(model_dir)
+        info["heldout"] = model.operating_point(threshold)
+        info["heldout_source"] = (model.metadata or {}).get("heldout_source")  # e.g. labels of the corpus (`quality label`)
     except DataError:  # scores given without a loadable model: nothing to say about precision
         info["heldout"] = None
     warnings = []
@@ -113,7 +127,9 @@ def describe_operating_point(model_dir: str, threshold: float, before: np.ndarra
         n_out = int((after & (names == name)).sum())
         if n_in >= 10 and not KEEPS_NONE < n_out / n_in < KEEPS_ALL:
             what = "keeps (nearly) all" if n_out / n_in >= KEEPS_ALL else "keeps (nearly) none"
-            warnings.append(f"quality threshold {threshold:.3g} {what} of source {name!r}: {n_out:,} of {n_in:,} documents")
+            warnings.append(
+                f"quality threshold {threshold:.3g} {what} of source {name!r}: {n_out:,} of its {n_in:,} documents that reached the quality step"
+            )
     info["warnings"] = warnings
     return info
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pintsize.errors import PintsizeError
+from pintsize.errors import PintsizeError, RecipeError
 from pintsize.pipeline import adapt_stages
 from pintsize.recipe import Recipe
 
@@ -54,12 +54,36 @@ def _corpus(recipe: Recipe) -> Path:
 
 def curate_config(recipe: Recipe):
     """The [data] section, with the run's own quality model when [quality_model] trains one and
-    [data.quality].model names none."""
+    [data.quality].model names none. A [data.quality] section with neither is an error: its cut
+    would silently not happen."""
     data = recipe.data
     if recipe.quality_model is not None and data.quality.model is None:
         quality = data.quality.model_copy(update={"model": str(stage_dir(recipe, "quality"))})
         data = data.model_copy(update={"quality": quality})
+    elif data.quality.model is None and "quality" in data.model_fields_set:
+        raise RecipeError(
+            "[data.quality] says how to cut but no model is named: set [data.quality].model "
+            "(a quality model directory, e.g. from `pintsize quality train` or `pintsize quality label`), or add a "
+            "[quality_model] section that trains one, or remove [data.quality] to curate without the quality step"
+        )
     return data
+
+
+def quality_model_used(recipe: Recipe, data) -> str | None:
+    """Which quality model curation uses, in words, after checking that it is there; None without one."""
+    model = data.quality.model
+    if model is None:
+        return None
+    if recipe.quality_model is not None and recipe.data.quality.model is None:
+        if not (Path(model) / "manifest.json").is_file():
+            raise RecipeError(
+                f"[data.quality] uses the model this run's `quality` stage trains ([quality_model]), and "
+                f"{model} is not there yet: `pintsize run` trains it before curating, or name a model in [data.quality].model"
+            )
+        from pintsize.artifacts import read_manifest
+
+        return f"{model} (this run's `quality` stage, trained {read_manifest(model).get('finished', '?')})"
+    return f"{model} ([data.quality].model)"
 
 
 def _curate_inputs(recipe: Recipe) -> dict[str, Path]:
@@ -76,7 +100,10 @@ def _curate(recipe: Recipe, out: Path) -> None:
     from pintsize.curate.commands import print_summary
     from pintsize.curate.pipeline import run_curate
 
-    run_curate(curate_config(recipe), out)
+    data = curate_config(recipe)
+    if used := quality_model_used(recipe, data):
+        print(f"quality model: {used}")
+    run_curate(data, out)
     print_summary(out)  # what `pintsize curate` shows: the funnel, and sources that kept almost nothing
 
 

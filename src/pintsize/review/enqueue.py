@@ -69,3 +69,21 @@ def enqueue(db: ReviewDB, corpus: str | Path, config: QueueConfig, quality_model
             },
         )
     return result
+
+
+def queue_documents(db: ReviewDB, docs: list[tuple[str, str, str]], strategy: str) -> int:
+    """Add (id, source, text) documents at the end of the queue, one reviewer each, unless queued
+    already (how `pintsize quality label` hands a round to the review app). Returns how many were added."""
+    now = audit.now_iso()
+    added = 0
+    with db.write() as conn:
+        position = conn.execute("SELECT COALESCE(MAX(position), -1) FROM documents").fetchone()[0]
+        for doc_id, source, text in docs:
+            position += 1
+            added += conn.execute(
+                "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, position, source, text, "{}", "{}", 1, strategy, now),
+            ).rowcount
+        if added:
+            audit.record(conn, None, "queue-added", new={"strategy": strategy, "added": added})
+    return added

@@ -127,9 +127,10 @@ class BatchedDecoder:
         self._thread.start()
         atexit.register(self.close)  # a decoding thread still running at exit aborts the interpreter
 
-    def generate(self, prompt_ids: list[int], params: SamplingParams, budget: int) -> RequestTokens:
-        """Queue a request whose prompt and budget are already checked (`decode_budget`)."""
-        request = _Request(list(prompt_ids), budget, TokenChooser(params, self.vocab_size, self.device))
+    def generate(self, prompt_ids: list[int], params: SamplingParams, budget: int, record: list | None = None) -> RequestTokens:
+        """Queue a request whose prompt and budget are already checked (`decode_budget`); with
+        `params.logprobs`, `record` gets a TokenLogprob per token before the token is handed on."""
+        request = _Request(list(prompt_ids), budget, TokenChooser(params, self.vocab_size, self.device, record))
         with self._wake:
             if self._closed:
                 raise RuntimeError("the decoder is closed")

@@ -23,6 +23,7 @@ from pintsize.serve.stopping import StopStrings
 
 if TYPE_CHECKING:
     from pintsize.serve.batching import BatchedDecoder
+    from pintsize.serve.logprobs import TokenBytes
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -42,14 +43,17 @@ def decode_budget(model: Llama, prompt_ids: list[int], params: SamplingParams) -
     return min(params.max_new_tokens, block - n)
 
 
-def generate_tokens(model: Llama, prompt_ids: list[int], params: SamplingParams, vocab_size: int) -> Iterator[int]:
+def generate_tokens(
+    model: Llama, prompt_ids: list[int], params: SamplingParams, vocab_size: int, record: list | None = None
+) -> Iterator[int]:
     """Yield new token ids one at a time, until `max_new_tokens` or the end of the model's context.
 
     The caller stops early (stop tokens, stop strings) by no longer iterating. A prompt that cannot
     be served raises here, before the first token, so a server can still answer with an error.
+    With `params.logprobs` set, `record` gets a TokenLogprob per token, before the token is yielded.
     """
     budget = decode_budget(model, prompt_ids, params)
-    return _decode(model, prompt_ids, budget, TokenChooser(params, vocab_size, model.tok_emb.weight.device))
+    return _decode(model, prompt_ids, budget, TokenChooser(params, vocab_size, model.tok_emb.weight.device, record))
 
 
 @torch.inference_mode()
@@ -96,6 +100,9 @@ class TextStream:
     token_ids: list[int] = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
+    # With SamplingParams.logprobs: a TokenLogprob per generated token; entry i belongs to token_ids[i]
+    # (a stop token that ended the stream may add one more, never shown).
+    logprobs: list | None = None
 
     def __iter__(self) -> Iterator[str]:
         from tokenizers.decoders import DecodeStream
@@ -148,6 +155,7 @@ class Generator:
                 f"{model.config.padded_vocab_size}: they do not belong together"
             )
         self.stop_token_ids = frozenset(t for t in (tokenizer.eos_token_id,) if t is not None)
+        self._token_bytes: TokenBytes | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "auto", dtype: torch.dtype | None = None) -> "Generator":
@@ -190,11 +198,23 @@ class Generator:
                 stop_ids.add(ids[0])
             else:
                 stop_strings.append(s)
+        record = [] if params.logprobs is not None else None
         if decoder is None:
-            tokens = generate_tokens(self.model, prompt_ids, params, self.vocab_size)
+            tokens = generate_tokens(self.model, prompt_ids, params, self.vocab_size, record)
         else:
-            tokens = decoder.generate(prompt_ids, params, decode_budget(self.model, prompt_ids, params))
-        return TextStream(tokens, self.tokenizer, len(prompt_ids), frozenset(stop_ids), StopStrings(stop_strings))
+            tokens = decoder.generate(prompt_ids, params, decode_budget(self.model, prompt_ids, params), record)
+        stream = TextStream(tokens, self.tokenizer, len(prompt_ids), frozenset(stop_ids), StopStrings(stop_strings))
+        stream.logprobs = record
+        return stream
+
+    @property
+    def token_bytes(self) -> "TokenBytes":
+        """Each token's bytes and display text (for log-probabilities), built on first use."""
+        from pintsize.serve.logprobs import TokenBytes
+
+        if self._token_bytes is None:
+            self._token_bytes = TokenBytes(self.tokenizer)
+        return self._token_bytes
 
     def stream_chat(self, messages: list[dict[str, str]], params: SamplingParams) -> TextStream:
         return self.stream(self.chat_prompt(messages), params)

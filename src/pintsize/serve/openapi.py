@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from pintsize.serve.schemas import ErrorResponse
+from pintsize.serve.schemas import ChatCompletion, ErrorResponse, TextCompletion
 
 
 def _error(description: str) -> dict:
@@ -39,8 +39,14 @@ _GENERATION = {
 # Before OpenAPI 3.2 an event stream's schema describes each event; every one of ours is one `data:` line.
 _EVENT = {"type": "object", "properties": {"data": {"type": "string"}}, "required": ["data"]}
 _STREAM = {"text/event-stream": {"schema": {**_EVENT, "description": "a JSON chunk per event, then `data: [DONE]`"}}}
-CHAT_RESPONSES: dict = {200: {"description": "the assistant's reply (with stream=true: server-sent events)", "content": _STREAM}, **_GENERATION}
-COMPLETION_RESPONSES: dict = {200: {"description": "the completion (with stream=true: server-sent events)", "content": _STREAM}, **_GENERATION}
+CHAT_RESPONSES: dict = {
+    200: {"model": ChatCompletion, "description": "the assistant's reply (with stream=true: server-sent events)", "content": _STREAM},
+    **_GENERATION,
+}
+COMPLETION_RESPONSES: dict = {
+    200: {"model": TextCompletion, "description": "the completion (with stream=true: server-sent events)", "content": _STREAM},
+    **_GENERATION,
+}
 
 
 def _integer_branch(prop: dict) -> dict:
@@ -70,6 +76,8 @@ def server_openapi(app: FastAPI, model_name: str, max_tokens: int, vocab_size: i
         for field in ("max_tokens", "max_completion_tokens"):
             if field in props:
                 _integer_branch(props[field])["maximum"] = max_tokens
+    chat = components["schemas"]["ChatCompletionRequest"]
+    chat["dependentSchemas"] = {"top_logprobs": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}}}
     token_ids = components["schemas"]["CompletionRequest"]["properties"]["prompt"]["anyOf"][2]
     token_ids["items"]["maximum"] = vocab_size - 1
     app.openapi_schema = schema

@@ -17,6 +17,27 @@ from pintsize.errors import PintsizeError
 
 
 _IMPORT_LOCK = threading.Lock()
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit for top_logprobs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One chosen token, its log-probability and the `k` most likely tokens (most likely first).
+
+    The log-probabilities are the model's own: log-softmax of its logits over the tokenizer's
+    vocabulary, before repetition penalty, temperature, top-k and top-p (what vLLM returns by
+    default), so they do not depend on the sampling settings."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...]
+
+
+def token_logprob(logits: torch.Tensor, token: int, k: int) -> TokenLogprob:
+    """logits [1, vocab] (already cut to the tokenizer's vocabulary)."""
+    logp = torch.log_softmax(logits[0].float(), dim=-1)
+    values, ids = torch.topk(logp, min(k, logp.numel())) if k else (logp[:0], logp[:0].long())
+    return TokenLogprob(token, float(logp[token]), tuple(zip(ids.tolist(), values.tolist())))
 
 
 class GenerationError(PintsizeError):
@@ -34,6 +55,7 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
+    logprobs: int | None = None  # None: none; k >= 0: each chosen token's log-probability and the k most likely
 
     def __post_init__(self) -> None:
         checks = {
@@ -46,6 +68,7 @@ class SamplingParams:
                 "must be >= 0.01 (1 turns it off)",
             ),
             "seed": (self.seed is None or 0 <= self.seed < 2**64, "must be in [0, 2^64)"),  # torch's seed range
+            "logprobs": (self.logprobs is None or 0 <= self.logprobs <= MAX_TOP_LOGPROBS, f"must be in [0, {MAX_TOP_LOGPROBS}]"),
         }
         for name, (ok, why) in checks.items():
             if not ok:
@@ -63,7 +86,8 @@ class SamplingParams:
 class TokenChooser:
     """Picks each next token for one sequence; holds the seeded random generator of that sequence."""
 
-    def __init__(self, params: SamplingParams, vocab_size: int, device: torch.device):
+    def __init__(self, params: SamplingParams, vocab_size: int, device: torch.device, record: list | None = None):
+        """`record`: a list that gets a TokenLogprob per chosen token when params.logprobs is set."""
         with _IMPORT_LOCK:  # transformers' lazy top-level names are not safe to resolve from many threads at once
             from transformers.generation.logits_process import (
                 LogitsProcessorList,
@@ -75,6 +99,7 @@ class TokenChooser:
 
         self.params = params
         self.vocab_size = vocab_size
+        self.record = record if params.logprobs is not None else None
         self.penalties = LogitsProcessorList(
             [RepetitionPenaltyLogitsProcessor(params.repetition_penalty)] if params.repetition_penalty != 1.0 else []
         )
@@ -98,7 +123,14 @@ class TokenChooser:
     def __call__(self, logits: torch.Tensor, seen_ids: torch.Tensor) -> int:
         """logits [1, padded_vocab] of the last position; seen_ids [1, T] prompt + generated so far."""
         # Rows past the tokenizer's vocabulary are padding: never choose them.
-        scores = self.penalties(seen_ids, logits[:, : self.vocab_size].float())
+        logits = logits[:, : self.vocab_size]
+        token = self._choose(logits, seen_ids)
+        if self.record is not None:  # appended before the token is handed on: a reader of the token finds it
+            self.record.append(token_logprob(logits, token, self.params.logprobs))
+        return token
+
+    def _choose(self, logits: torch.Tensor, seen_ids: torch.Tensor) -> int:
+        scores = self.penalties(seen_ids, logits.float())
         if self.params.greedy:
             return int(scores.argmax(dim=-1))
         probs = torch.softmax(self.warpers(seen_ids, scores), dim=-1)

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pintsize.http_body import refuse_lone_surrogates
 from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator, TextStream
+from pintsize.serve.logprobs import chat_logprobs, completion_logprobs, ShownText
 from pintsize.serve.openapi import CHAT_RESPONSES, COMPLETION_RESPONSES, MODELS_RESPONSES, server_openapi
 from pintsize.serve.sampling import GenerationError, SamplingParams
 from pintsize.serve.schemas import ChatCompletionRequest, CompletionRequest, _Request
@@ -169,6 +170,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             repetition_penalty=req.repetition_penalty,
             stop=tuple(req.stop or ()),
             seed=None if req.seed is None else req.seed % 2**64,
+            logprobs=req.logprobs_k,
         )
 
     def start(prompt_ids: list[int], params: SamplingParams) -> tuple[TextStream, Callable[[], None]]:
@@ -197,18 +199,28 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             release()
 
     def sse(stream: TextStream, release: Callable[[], None], chunk, include_usage: bool) -> StreamingResponse:
-        """chunk(text_or_None, finish_reason_or_None) -> one event's JSON object."""
+        """chunk(text_or_None, finish_reason_or_None, logprob records of the tokens since the last
+        event, or None when none were asked for) -> one event's JSON object."""
 
         def events() -> Iterator[str]:
+            sent = 0  # tokens whose log-probabilities went out with an earlier event
+
+            def new_records():
+                nonlocal sent
+                if stream.logprobs is None:
+                    return None
+                records, sent = stream.logprobs[sent : len(stream.token_ids)], len(stream.token_ids)
+                return records
+
             try:
-                first = chunk("", None)
+                first = chunk("", None, None)
                 if first is not None:
                     yield f"data: {json.dumps(first)}\n\n"
                 for piece in stream:
-                    yield f"data: {json.dumps(chunk(piece, None))}\n\n"
-                yield f"data: {json.dumps(chunk(None, stream.finish_reason))}\n\n"
+                    yield f"data: {json.dumps(chunk(piece, None, new_records()))}\n\n"
+                yield f"data: {json.dumps(chunk(None, stream.finish_reason, new_records()))}\n\n"
                 if include_usage:
-                    yield f"data: {json.dumps({**chunk(None, None), 'choices': [], 'usage': usage(stream)})}\n\n"
+                    yield f"data: {json.dumps({**chunk(None, None, None), 'choices': [], 'usage': usage(stream)})}\n\n"
             except Exception as e:  # headers are sent: report the failure in the stream itself
                 yield f"data: {json.dumps(_error_body(str(e), 'server_error'))}\n\n"
             finally:
@@ -224,18 +236,22 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
         stream, release = start(prompt_ids, sampling(req, len(prompt_ids)))
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": rid, "created": created, "model": settings.model_name}
+        tb = generator.token_bytes if req.logprobs_k is not None else None
         if req.stream:
-            def chunk(piece, finish):
+            def chunk(piece, finish, records):
                 if piece == "":  # the opening event names the role
                     delta = {"role": "assistant", "content": ""}
                 else:
                     delta = {} if piece is None else {"content": piece}
-                return {**head, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                logprobs = None if records is None else chat_logprobs(records, tb)
+                choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+                return {**head, "object": "chat.completion.chunk", "choices": [choice]}
 
             return sse(stream, release, chunk, bool(req.stream_options and req.stream_options.include_usage))
         await finish(stream, release)
         message = {"role": "assistant", "content": stream.text}
-        choice = {"index": 0, "message": message, "finish_reason": stream.finish_reason, "logprobs": None}
+        logprobs = None if tb is None else chat_logprobs(stream.logprobs[: len(stream.token_ids)], tb)
+        choice = {"index": 0, "message": message, "finish_reason": stream.finish_reason, "logprobs": logprobs}
         return {**head, "object": "chat.completion", "choices": [choice], "usage": usage(stream)}
 
     @app.post("/v1/completions", responses=COMPLETION_RESPONSES)
@@ -249,16 +265,21 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             prompt_ids = list(req.prompt)
         stream, release = start(prompt_ids, sampling(req, len(prompt_ids)))
         head = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": settings.model_name}
+        tb = generator.token_bytes if req.logprobs_k is not None else None
         if req.stream:
-            def chunk(piece, finish):
+            shown = ShownText()  # the completion so far: text_offset counts from its start
+
+            def chunk(piece, finish, records):
                 if piece == "":
                     return None  # completions have no opening event
-                choice = {"index": 0, "text": piece or "", "finish_reason": finish, "logprobs": None}
+                logprobs = None if records is None else completion_logprobs(records, tb, shown)
+                choice = {"index": 0, "text": piece or "", "finish_reason": finish, "logprobs": logprobs}
                 return {**head, "object": "text_completion", "choices": [choice]}
 
             return sse(stream, release, chunk, bool(req.stream_options and req.stream_options.include_usage))
         await finish(stream, release)
-        choice = {"index": 0, "text": stream.text, "finish_reason": stream.finish_reason, "logprobs": None}
+        logprobs = None if tb is None else completion_logprobs(stream.logprobs[: len(stream.token_ids)], tb)
+        choice = {"index": 0, "text": stream.text, "finish_reason": stream.finish_reason, "logprobs": logprobs}
         return {**head, "object": "text_completion", "choices": [choice], "usage": usage(stream)}
 
     return app
