@@ -10,6 +10,9 @@ through llama.cpp's chat completion: the same prompt length, the same reply toke
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -46,14 +49,18 @@ TRAINING_TEXT = (
 )
 
 
-def train_tiny_model(root: Path) -> Path:
+REPLY = "The json module encodes and decodes JSON."
+
+
+def train_tiny_model(root: Path, reply_end: str = "<|im_end|>", steps: int = 30) -> Path:
     """A 2-layer model trained for a few seconds on a paragraph and one chat, so that its greedy
-    choices are a trained model's, not noise (a random model is near-uniform: every step a near-tie)."""
+    choices are a trained model's, not noise (a random model is near-uniform: every step a near-tie).
+    The chat's reply ends with `reply_end`."""
     tok_dir = build_pints_tokenizer(root / "tok")
     tok = load_tokenizer(tok_dir)
     chat = tok.apply_chat_template([{"role": "user", "content": "What does json do?"},
-                                    {"role": "assistant", "content": "The json module encodes and decodes JSON."}],
-                                   tokenize=False)
+                                    {"role": "assistant", "content": REPLY}],
+                                   tokenize=False).replace(REPLY + "<|im_end|>", REPLY + reply_end)
     ids = torch.tensor(tok.encode((chat + TRAINING_TEXT) * 8, add_special_tokens=False))
     cfg = ModelConfig(name="llama-cpp-test", vocab_size=TokenizerInfo.read(tok_dir).vocab_size, n_layer=2,
                       d_model=64, n_head=4, n_kv_head=2, d_ff=160, block_size=256, rope_base=5000.0)
@@ -61,7 +68,7 @@ def train_tiny_model(root: Path) -> Path:
     model = Llama(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     windows = ids[: len(ids) // 65 * 65].view(-1, 65)
-    for _ in range(30):
+    for _ in range(steps):
         batch = windows[torch.randint(len(windows), (4,))]
         logits = model(batch[:, :-1])[..., : cfg.vocab_size].float()
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
@@ -85,6 +92,15 @@ def llama_cpp_server(gguf_file: Path, n_ctx: int = 512):
     params.cpuparams_batch.n_threads = 1
     params.warmup = False
     return xllamacpp.Server(params)
+
+
+def llama_cpp_end_tokens(gguf_file: Path) -> set[int]:
+    """The tokens llama.cpp ends a generation at, as it lists them when it loads the file."""
+    code = ("import sys, xllamacpp; p = xllamacpp.CommonParams(); p.model.path = sys.argv[1]; p.n_ctx = 64; "
+            "p.cpuparams.n_threads = 1; p.warmup = False; p.verbosity = 4; xllamacpp.Server(p)")
+    run = subprocess.run([sys.executable, "-c", code, str(gguf_file)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {int(i) for i in re.findall(r"EOG token\s+= (\d+) ", run.stdout + run.stderr)}
 
 
 def their_tokens(content: list[dict]) -> tuple[list[int], list[float]]:
@@ -174,9 +190,49 @@ def test_pints_tokenizer_through_llama_cpp(trained_model, tmp_path):
     assert tok.convert_ids_to_tokens(raw[:1]) == ["The"] and raw[1:] == ours[1:]
 
 
+@pytest.fixture(scope="module")
+def eot_model(tmp_path_factory) -> Path:
+    """Its chat reply ends with Llama 3's end of turn `<|eot_id|>`, which the Pints tokenizer carries beside its EOS."""
+    return train_tiny_model(tmp_path_factory.mktemp("llama-cpp-eot"), reply_end="<|eot_id|>", steps=60)
+
+
+def test_every_runtime_stops_at_the_end_of_turn_token(eot_model, tmp_path):
+    """pintsize, llama.cpp (which knows `<|eot_id|>` by its text) and transformers on the HF export
+    (vLLM reads the same generation_config.json) end the greedy reply at `<|eot_id|>`, after the
+    same tokens; and llama.cpp's end tokens are pintsize's."""
+    from transformers import AutoModelForCausalLM
+
+    from pintsize.model.hf import export_hf
+
+    gen = Generator.load(eot_model, device="cpu")
+    eot = 32014  # DESIGN.md: <|im_end|> 2 is the EOS; </s> 32003 and <|eot_id|> 32014 end a turn too
+    assert gen.tokenizer.convert_ids_to_tokens(eot) == "<|eot_id|>" and gen.stop_token_ids == {2, 32003, eot}
+    prompt = gen.chat_prompt([{"role": "user", "content": "What does json do?"}])
+    ours = gen.complete(prompt, SamplingParams(max_new_tokens=NEW_TOKENS))
+    with torch.no_grad():
+        following = int(gen.model(torch.tensor([prompt + ours.token_ids]))[0, -1, : gen.vocab_size].argmax())
+    assert ours.finish_reason == "stop" and following == eot and len(ours.token_ids) >= 4  # the greedy path ends there
+
+    gguf_file = export_gguf(eot_model, tmp_path / "m.gguf", dtype="float32")
+    assert llama_cpp_end_tokens(gguf_file) == gen.stop_token_ids
+    server = llama_cpp_server(gguf_file)
+    done = server.handle_completions({"prompt": prompt, "n_predict": NEW_TOKENS, "temperature": 0, "n_probs": 1,
+                                      "cache_prompt": False})
+    assert their_tokens(done["choices"][0]["logprobs"]["content"])[0] == ours.token_ids + [eot]
+
+    hf_dir = export_hf(eot_model, tmp_path / "hf")
+    assert json.loads((hf_dir / "generation_config.json").read_text())["eos_token_id"] == [2, 32003, eot]
+    hf = AutoModelForCausalLM.from_pretrained(hf_dir).eval()
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW_TOKENS, do_sample=False)
+    assert out[0, len(prompt):].tolist() == ours.token_ids + [eot]
+
+
 @pytest.mark.parametrize("dtype", ["float16"])
 def test_smollm2_through_llama_cpp(smollm2_model, tmp_path, dtype):
     gen, server = check_completion(smollm2_model, tmp_path, dtype, "The three primary colors are", min_compared=8)
+    assert llama_cpp_end_tokens(tmp_path / f"m-{dtype}.gguf") == gen.stop_token_ids  # <|im_end|>, <|endoftext|>, <reponame>
     reply = check_chat(gen, server, [{"role": "user", "content": "What is the capital of France?"}], min_compared=8)
     assert "Paris" in reply
 
