@@ -1,11 +1,25 @@
 """A real llama.cpp (the `xllamacpp` wheel) loads our GGUF exports and decodes what `pintsize
-generate` decodes: a model trained here, and SmolLM2-135M imported into pintsize.
+generate` decodes: a model trained here, pruned models, and SmolLM2-135M imported into pintsize.
 
-The agreement rule (F32 and F16 alike): walking llama.cpp's greedy tokens, each is the token
-`pintsize generate` chose, unless our top-2 logit gap there is at most NEAR_TIE (F16 rounding can
-flip a near-tie); the first such difference ends the comparison, as the continuations part. Up to there, llama.cpp's logprob of every token
-is ours within LOGPROB_TOL. The chat path runs the GGUF's own chat template and special tokens
-through llama.cpp's chat completion: the same prompt length, the same reply tokens."""
+The agreement rule: walking llama.cpp's greedy tokens, each is the token `pintsize generate` chose,
+unless our top-2 logit gap there is at most NEAR_TIE (F16 rounding can flip a near-tie); the first
+such difference ends the comparison, as the continuations part. Up to there, llama.cpp's logprob of
+every token is ours within a tolerance that depends on how llama.cpp computes:
+
+- EXACT_TOL (1e-3) for an F32 file run in F32 throughout (F32 KV cache, flash attention off,
+  `exact=True`). Only this checks the export itself (weights, shapes, metadata): any error in them
+  moves logprobs by far more. Measured on SmolLM2 and its pruned 67M student (d_model 360, 9 heads
+  of 64): 2.1e-4 and 1.6e-4.
+- LOGPROB_TOL (1e-2) at llama.cpp's defaults, what users run. llama.cpp then keeps keys and values
+  in F16, its CPU flash attention works in F16, and an F16 file's matrix products round their
+  inputs to F16. How far that moves the logprobs depends on the model, not on the export: 6.0e-3 /
+  6.6e-3 (F32 / F16 file) on SmolLM2, 1.8e-2 / 3.9e-2 on the pruned student, which is more
+  sensitive to rounding (rounding attention's q, k, v to F16 inside pintsize moves its logprobs
+  5.4e-3 against SmolLM2's 3.3e-3). So the default-settings checks hold the models here to 1e-2, and
+  a pruned or transferred model is checked with `exact=True`. (benchmarks/RESULTS.md, 2026-12-07.)
+
+The chat path runs the GGUF's own chat template and special tokens through llama.cpp's chat
+completion: the same prompt length, the same reply tokens."""
 
 from __future__ import annotations
 
@@ -31,7 +45,8 @@ xllamacpp = pytest.importorskip("xllamacpp")
 pytest.importorskip("gguf")
 
 NEAR_TIE = 0.05
-LOGPROB_TOL = 1e-2
+LOGPROB_TOL = 1e-2  # llama.cpp's default settings (F16 attention)
+EXACT_TOL = 1e-3  # an F32 file, F32 KV cache, flash attention off
 NEW_TOKENS = 24
 
 
@@ -83,7 +98,8 @@ def trained_model(tmp_path_factory) -> Path:
     return train_tiny_model(tmp_path_factory.mktemp("llama-cpp"))
 
 
-def llama_cpp_server(gguf_file: Path, n_ctx: int = 512):
+def llama_cpp_server(gguf_file: Path, n_ctx: int = 512, exact: bool = False):
+    """llama.cpp at its defaults, or (`exact`) computing attention in F32 too: F32 keys and values, no flash attention."""
     params = xllamacpp.CommonParams()
     params.model.path = str(gguf_file)
     params.n_ctx = n_ctx
@@ -91,6 +107,9 @@ def llama_cpp_server(gguf_file: Path, n_ctx: int = 512):
     params.cpuparams.n_threads = 1  # these machines are shared: one thread, as the project's CI runs
     params.cpuparams_batch.n_threads = 1
     params.warmup = False
+    if exact:
+        params.cache_type_k = params.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_F32
+        params.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     return xllamacpp.Server(params)
 
 
@@ -108,7 +127,8 @@ def their_tokens(content: list[dict]) -> tuple[list[int], list[float]]:
 
 
 @torch.no_grad()
-def check_agreement(gen: Generator, prompt: list[int], theirs: list[int], their_logprobs: list[float]) -> int:
+def check_agreement(gen: Generator, prompt: list[int], theirs: list[int], their_logprobs: list[float],
+                    tol: float = LOGPROB_TOL) -> int:
     """Applies the module's rule; returns how many tokens were compared (those before the first near-tie)."""
     ours = gen.complete(prompt, SamplingParams(max_new_tokens=len(theirs))).token_ids
     logits = gen.model(torch.tensor([prompt + theirs]))[0, len(prompt) - 1 : -1, : gen.vocab_size].float()
@@ -123,21 +143,23 @@ def check_agreement(gen: Generator, prompt: list[int], theirs: list[int], their_
             # only a near-tie may be decided differently (rounding); the continuations part here
             assert float(top2[0] - top2[1]) <= NEAR_TIE, f"token {i}: llama.cpp {tok}, ours {ours[i]}, gap {top2[0] - top2[1]:.3f}"
             break
-        assert abs(their_logprobs[i] - float(logprobs[i, tok])) < LOGPROB_TOL, f"token {i} logprob"
+        assert abs(their_logprobs[i] - float(logprobs[i, tok])) < tol, f"token {i} logprob"
         compared += 1
     return compared
 
 
-def check_completion(model_dir: Path, tmp_path: Path, dtype: str, prompt_text: str, min_compared: int):
+def check_completion(model_dir: Path, tmp_path: Path, dtype: str, prompt_text: str, min_compared: int,
+                     exact: bool = False):
+    assert dtype == "float32" or not exact
     gguf_file = export_gguf(model_dir, tmp_path / f"m-{dtype}.gguf", dtype=dtype)
     gen = Generator.load(model_dir, device="cpu")
-    server = llama_cpp_server(gguf_file)
+    server = llama_cpp_server(gguf_file, exact=exact)
     prompt = gen.encode(prompt_text)
     done = server.handle_completions({"prompt": prompt, "n_predict": NEW_TOKENS, "temperature": 0, "n_probs": 1,
                                       "cache_prompt": False})
     theirs, lps = their_tokens(done["choices"][0]["logprobs"]["content"])
     assert done["usage"]["prompt_tokens"] == len(prompt) and 0 < len(theirs) <= NEW_TOKENS
-    assert check_agreement(gen, prompt, theirs, lps) >= min_compared
+    assert check_agreement(gen, prompt, theirs, lps, EXACT_TOL if exact else LOGPROB_TOL) >= min_compared
     return gen, server
 
 
@@ -153,9 +175,9 @@ def check_chat(gen: Generator, server, messages: list[dict], min_compared: int) 
     return chat["choices"][0]["message"]["content"]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_trained_model_through_llama_cpp(trained_model, tmp_path, dtype):
-    check_completion(trained_model, tmp_path, dtype, "The json module can encode", min_compared=8)
+@pytest.mark.parametrize(("dtype", "exact"), [("float32", True), ("float32", False), ("float16", False)])
+def test_trained_model_through_llama_cpp(trained_model, tmp_path, dtype, exact):
+    check_completion(trained_model, tmp_path, dtype, "The json module can encode", min_compared=8, exact=exact)
 
 
 def test_trained_model_chat_through_llama_cpp(trained_model, tmp_path):
@@ -237,15 +259,17 @@ def test_smollm2_through_llama_cpp(smollm2_model, tmp_path, dtype):
     assert "Paris" in reply
 
 
-def test_pruned_model_through_llama_cpp(trained_model, tmp_path):
-    """A pruned model's head_dim (16) is no longer d_model / n_head (48 / 2): the GGUF's
-    attention.key_length carries it, and llama.cpp decodes what we decode."""
-    import json
-
+# n_head x head_dim against d_model: fewer (2 x 16 = 32 < 48) or more (4 x 16 = 64 > 48, as SmolLM2 pruned to
+# 67M: 9 x 64 = 576 > 360); every projection of attention is then not square
+@pytest.mark.parametrize("target", ["d_model=48,n_head=2,n_kv_head=1", "d_model=48"])
+def test_pruned_model_through_llama_cpp(trained_model, tmp_path, target):
+    """A pruned model's head_dim (16) is no longer d_model / n_head: the GGUF's attention.key_length and
+    value_length carry it, and llama.cpp computing in F32 gives our logprobs within EXACT_TOL."""
     from pintsize.model.prune import prune_artifact
 
     calib = tmp_path / "calib.jsonl"
     calib.write_text(json.dumps({"text": TRAINING_TEXT * 8}) + "\n")
-    _, pruned = prune_artifact(trained_model, tmp_path / "pruned", "d_model=48,n_head=2,n_kv_head=1", calib, seq_len=64)
-    assert (pruned.config.d_model, pruned.config.n_head, pruned.config.head_dim) == (48, 2, 16)
-    check_completion(tmp_path / "pruned", tmp_path, "float32", "The json module can encode", min_compared=4)
+    _, pruned = prune_artifact(trained_model, tmp_path / "pruned", target, calib, seq_len=64)
+    c = pruned.config
+    assert (c.d_model, c.head_dim) == (48, 16) and c.n_head * c.head_dim != c.d_model
+    check_completion(tmp_path / "pruned", tmp_path, "float32", "The json module can encode", min_compared=4, exact=True)
