@@ -16,7 +16,7 @@ every token is ours within a tolerance that depends on how llama.cpp computes:
   6.6e-3 (F32 / F16 file) on SmolLM2, 1.8e-2 / 3.9e-2 on the pruned student, which is more
   sensitive to rounding (rounding attention's q, k, v to F16 inside pintsize moves its logprobs
   5.4e-3 against SmolLM2's 3.3e-3). So the default-settings checks hold the models here to 1e-2, and
-  a pruned or transferred model is checked with `exact=True`. (benchmarks/RESULTS.md, 2026-12-07.)
+  the pruned models are checked with `exact=True` (benchmarks/llama_cpp_precision.py; RESULTS, 2026-12-07).
 
 The chat path runs the GGUF's own chat template and special tokens through llama.cpp's chat
 completion: the same prompt length, the same reply tokens."""
