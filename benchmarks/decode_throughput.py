@@ -12,8 +12,20 @@ decode are separated: decode tokens/s = (new tokens - 1) / (time of the last tok
 first). Both generators hand each token to the host as it is made. The median of --repeat runs
 is reported, after one warm-up run of each.
 
+Beside a busy neighbour (`--busy MODEL_DIR`, e.g. SmolLM2 imported by `pintsize import gguf
+builtin:smollm2`): the two decoding paths of pintsize on a real model, the single sequence of
+`pintsize generate` / `pintsize chat` (`generate_tokens`) and the server's `BatchedDecoder` with
+one request, each in a fresh process, with no neighbour and then beside `--neighbours` busy-loop
+processes that this script starts (and stops). Each path runs as pintsize runs it (pintsize
+imported before torch, so its OpenMP wait policy applies: pintsize/__init__.py) and as it ran
+before (torch imported first: libgomp's default spinning); a small training step is timed the
+same two ways, to show what the wait policy costs training. Reported: decode ms per token (prefill
+excluded) and CPU seconds per token of the whole process, medians over --repeat fresh processes.
+
+    python benchmarks/decode_throughput.py --busy /work/wt/_shared/smollm2 --neighbours 2
+
 Needs torch, transformers, safetensors and pydantic (pintsize's model); prints a table and a final
-JSON line; writes decode_throughput.json under $OUT when it is set.
+JSON line; writes decode_throughput.json (decode_busy.json with --busy) under $OUT when it is set.
 """
 
 from __future__ import annotations
@@ -22,14 +34,19 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+if "--torch-first" in sys.argv:  # --busy's "before": libgomp starts before pintsize can set its wait policy
+    import torch  # noqa: F401
+
+import pintsize  # noqa: E402,F401 - before torch: pintsize's OpenMP wait policy
+import torch  # noqa: E402
 
 from pintsize.model.checkpoint import save_model  # noqa: E402
 from pintsize.model.config import get_config  # noqa: E402
@@ -91,6 +108,101 @@ def rates(stamps: list[float]) -> dict:
     }
 
 
+# ---------------------------------------------------------------- beside a busy neighbour
+
+BUSY_PROMPT = "The three primary colors are"
+
+
+def busy_child(model_dir: Path, new_tokens: int) -> dict:
+    """In a fresh process: ms and CPU s per decoded token on each path, and one training step's time."""
+    from pintsize.serve.batching import BatchedDecoder
+    from pintsize.serve.generate import Generator
+
+    gen = Generator.load(model_dir, device="cpu")
+    ids = gen.encode(BUSY_PROMPT)
+    params = SamplingParams(max_new_tokens=new_tokens)
+
+    def decode(batched: bool) -> dict:
+        decoder = BatchedDecoder(gen.model, gen.vocab_size, 4) if batched else None
+        stamps, cpu = [], []
+        t0 = time.perf_counter()
+        for _ in gen.stream(ids, params, decoder).tokens:  # the token ids, as they are made
+            stamps.append(time.perf_counter() - t0)
+            cpu.append(time.process_time())  # every thread of this process
+        if decoder is not None:
+            decoder.close()
+        n = len(stamps) - 1
+        return {"ms_per_token": 1000 * (stamps[-1] - stamps[0]) / n, "cpu_s_per_token": (cpu[-1] - cpu[0]) / n}
+
+    decode(False)  # warm-up
+    result = {"single": decode(False), "server": decode(True)}
+    cfg = get_config("tiny", vocab_size=4096, n_layer=4, d_model=256, n_head=4, n_kv_head=2, d_ff=704, block_size=128)
+    torch.manual_seed(0)
+    model = Llama(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batch = torch.randint(cfg.vocab_size, (8, 129))
+    times = []
+    for _ in range(6):
+        t0 = time.perf_counter()
+        logits = model(batch[:, :-1])
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten()).backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    result["train_step_s"] = statistics.median(times[1:])
+    result["threads"] = torch.get_num_threads()
+    return result
+
+
+def busy(args) -> None:
+    """Each variant in fresh processes, with no neighbour and beside `--neighbours` busy loops."""
+    variants = {"pintsize": [], "before (libgomp spins)": ["--torch-first"]}
+    child = [sys.executable, __file__, "--busy-child", str(args.busy), "--new-tokens", str(args.new_tokens or 16)]
+    # without the wait policy this process got from importing pintsize: each child decides its own
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    results: dict = {}
+    for neighbours in sorted({0, args.neighbours}):
+        procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
+        try:
+            for rep in range(args.repeat):
+                for name, flags in variants.items() if rep % 2 == 0 else reversed(variants.items()):
+                    run = subprocess.run(child + flags, capture_output=True, text=True, check=True, env=env)
+                    results.setdefault((neighbours, name), []).append(json.loads(run.stdout.splitlines()[-1]))
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+
+    def median(runs: list[dict], *keys: str) -> float:
+        return statistics.median(_get(r, keys) for r in runs)
+
+    rows = []
+    print(f"decode beside busy neighbours: {args.busy}, fp32, CPU, {os.cpu_count()} cores, "
+          f"{args.new_tokens or 16} new tokens, median of {args.repeat} processes; load average {os.getloadavg()}")
+    print(f"{'neighbours':>10}  {'variant':24}{'generate ms/tok':>16}{'CPU s/tok':>10}{'serve ms/tok':>14}{'CPU s/tok':>10}{'train step s':>14}")
+    for (neighbours, name), runs in results.items():
+        row = {"neighbours": neighbours, "variant": name, "threads": runs[0]["threads"],
+               "generate_ms_per_token": median(runs, "single", "ms_per_token"),
+               "generate_cpu_s_per_token": median(runs, "single", "cpu_s_per_token"),
+               "serve_ms_per_token": median(runs, "server", "ms_per_token"),
+               "serve_cpu_s_per_token": median(runs, "server", "cpu_s_per_token"),
+               "train_step_s": median(runs, "train_step_s")}
+        rows.append(row)
+        print(f"{neighbours:>10}  {name:24}{row['generate_ms_per_token']:>16.1f}{row['generate_cpu_s_per_token']:>10.3f}"
+              f"{row['serve_ms_per_token']:>14.1f}{row['serve_cpu_s_per_token']:>10.3f}{row['train_step_s']:>14.3f}")
+    result = {"benchmark": "decode_busy", "model": str(args.busy), "new_tokens": args.new_tokens or 16,
+              "repeat": args.repeat, "cores": os.cpu_count(), "torch": torch.__version__, "rows": rows}
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "decode_busy.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+def _get(d: dict, keys: tuple[str, ...]) -> float:
+    for k in keys:
+        d = d[k]
+    return d
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -100,9 +212,19 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=None, help="default: 128 on CPU, 512 on CUDA")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--busy", type=Path, metavar="MODEL_DIR", help="decode MODEL_DIR beside busy neighbours (see above)")
+    p.add_argument("--neighbours", type=int, default=2, help="with --busy: busy-loop processes to start")
+    p.add_argument("--busy-child", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--torch-first", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.busy_child:
+        print(json.dumps(busy_child(args.busy_child, args.new_tokens)))
+        return
+    if args.busy:
+        busy(args)
+        return
 
     from transformers import AutoModelForCausalLM
 

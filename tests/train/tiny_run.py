@@ -1,6 +1,7 @@
 """`run_pretrain` of the tiny model in its own process, for the resume and multi-process tests.
 
-    python tiny_run.py OUT SHARDS TOKENIZER [--steps N] [--micro-batch B] [--kill-after-step N] [--kill-in-save N]
+    python tiny_run.py OUT SHARDS TOKENIZER [--steps N] [--micro-batch B] [--freeze-until-step N]
+                       [--kill-after-step N] [--kill-in-save N]
     torchrun --standalone --nproc_per_node 2 tiny_run.py OUT SHARDS TOKENIZER --micro-batch 2 [--then OUT2]
 
 Every step sees 4 rows of 64 tokens in all (gradient accumulation makes up the rest), so runs
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=24)
     p.add_argument("--micro-batch", type=int, default=4)
     p.add_argument("--keep-last", type=int, default=2)
+    p.add_argument("--freeze-until-step", type=int, default=0, help="train only the embeddings for the first N steps")
     p.add_argument("--kill-after-step", type=int)
     p.add_argument("--kill-in-save", type=int, help="SIGKILL after the sharded state is written, before the rename")
     p.add_argument("--signal-after-step", nargs=2, metavar=("STEP", "SIGNAL"), help="send SIGNAL (INT, TERM) once STEP is launched")
@@ -83,7 +85,7 @@ def main() -> None:
     def pretrain(out: Path, **more) -> None:
         recipe = parse_recipe(recipe_dict(
             max_steps=args.steps, micro_batch_size=args.micro_batch, global_batch_tokens=4 * 64,
-            ckpt_every=8, keep_last=args.keep_last, val_every=8, **more,
+            ckpt_every=8, keep_last=args.keep_last, val_every=8, freeze_until_step=args.freeze_until_step, **more,
         ))
         run_pretrain(recipe, args.shards, args.tokenizer, out, device="cpu")
 

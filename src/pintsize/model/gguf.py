@@ -25,6 +25,7 @@ from pintsize.errors import CheckpointError
 from pintsize.model.checkpoint import load_config, load_model, resolve_model_dir, tokenizer_path
 from pintsize.model.config import ModelConfig
 from pintsize.model.hf import to_hf_state_dict
+from pintsize.model.stop_tokens import END_OF_MESSAGE, END_OF_TURN
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -111,7 +112,7 @@ def _write_tensors(writer, state: dict[str, torch.Tensor], config: ModelConfig, 
 
 
 def _write_vocab(writer, tok_dir: Path, n_vocab: int) -> None:
-    """Token list, scores, types, merges (byte-level BPE), special ids and the chat template."""
+    """Token list, scores, types, merges (byte-level BPE), special ids (end of turn included) and the chat template."""
     import gguf
     from transformers import AutoTokenizer
 
@@ -167,6 +168,11 @@ def _write_vocab(writer, tok_dir: Path, n_vocab: int) -> None:
     writer.add_token_types(types)
     with _without_bos_separator_warning(tok.bos_token):
         specials = gguf.SpecialVocab(tok_dir, load_merges=kind == "gpt2", n_vocab=n_vocab)
+    # llama.cpp would guess the end-of-turn token by its text; name it (see stop_tokens.py)
+    vocab = tok.get_vocab()
+    for role, text in (("eot", END_OF_TURN), ("eom", END_OF_MESSAGE)):
+        if text in vocab:
+            specials.special_token_ids.setdefault(role, vocab[text])
     specials.add_to_gguf(writer, quiet=True)
 
 

@@ -19,6 +19,7 @@ from pintsize.errors import CheckpointError
 from pintsize.model.checkpoint import build_model, load_config, load_model, resolve_model_dir, tokenizer_path
 from pintsize.model.config import ModelConfig, RopeScaling
 from pintsize.model.llama import Llama
+from pintsize.model.stop_tokens import stop_token_ids
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -161,16 +162,16 @@ def from_hf_config(hf: dict, source: str) -> ModelConfig:
 # ---------------------------------------------------------------- export
 
 
-def _special_ids(tok_dir: Path | None) -> tuple[int, int, int | None]:
-    """BOS, EOS and PAD ids from a saved HF tokenizer (defaults 1 and 2, the Llama/Mistral ids)."""
+def _special_ids(tok_dir: Path | None) -> tuple[int, list[int], int | None]:
+    """BOS, the ids a generation ends at (EOS first; stop_tokens.py) and PAD from a saved HF
+    tokenizer (defaults 1 and [2], the Llama/Mistral ids)."""
     if tok_dir is None:
-        return 1, 2, None
+        return 1, [2], None
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tok_dir))
     bos = tok.bos_token_id if tok.bos_token_id is not None else 1
-    eos = tok.eos_token_id if tok.eos_token_id is not None else 2
-    return bos, eos, tok.pad_token_id
+    return bos, stop_token_ids(tok) or [2], tok.pad_token_id
 
 
 def export_hf(model_dir: str | Path, out_dir: str | Path, dtype: torch.dtype | None = None) -> Path:
@@ -184,14 +185,16 @@ def export_hf(model_dir: str | Path, out_dir: str | Path, dtype: torch.dtype | N
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     tok_dir = tokenizer_path(model_dir)
-    bos, eos, pad = _special_ids(tok_dir)
-    hf_config = to_hf_config(config, bos, eos, pad)
+    bos, ends, pad = _special_ids(tok_dir)
+    hf_config = to_hf_config(config, bos, ends[0], pad)
     if dtype is not None:
         hf_config.dtype = dtype
     with atomic_dir(out_dir) as tmp:
         hf_config.save_pretrained(tmp)
         _add_legacy_rope_keys(tmp / "config.json", config)
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        # transformers and vLLM end a generation at any of these, as pintsize and llama.cpp do
+        eos = ends if len(ends) > 1 else ends[0]
         GenerationConfig(bos_token_id=bos, eos_token_id=eos, pad_token_id=pad).save_pretrained(tmp)
         if tok_dir is not None:
             for name in TOKENIZER_FILES:

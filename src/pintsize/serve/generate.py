@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from pintsize.model.llama import Llama
+from pintsize.model.stop_tokens import stop_token_ids
 from pintsize.serve.sampling import GenerationError, SamplingParams, TokenChooser
 from pintsize.serve.stopping import StopStrings
 
@@ -154,7 +155,8 @@ class Generator:
                 f"the tokenizer has {self.vocab_size} tokens but the model's vocabulary holds "
                 f"{model.config.padded_vocab_size}: they do not belong together"
             )
-        self.stop_token_ids = frozenset(t for t in (tokenizer.eos_token_id,) if t is not None)
+        # EOS and the vocabulary's other end-of-turn/text tokens: where the exports stop too
+        self.stop_token_ids = frozenset(stop_token_ids(tokenizer))
         self._token_bytes: TokenBytes | None = None
 
     @classmethod

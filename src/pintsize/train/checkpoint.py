@@ -39,6 +39,11 @@ def step_dir(root: Path, step: int) -> Path:
     return root / f"step-{step:07d}"
 
 
+def step_of(ckpt: Path) -> int:
+    """The step a finished checkpoint directory was written at."""
+    return int(_STEP_DIR.match(ckpt.name).group(1))
+
+
 def rank_file(ckpt: Path, rank: int) -> Path:
     return ckpt / f"rank-{rank:05d}.pt"
 

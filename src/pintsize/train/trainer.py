@@ -23,7 +23,7 @@ from torch import nn
 
 from pintsize.errors import RecipeError
 from pintsize.model.masks import flex_document_mask
-from pintsize.train.checkpoint import CheckpointManager
+from pintsize.train.checkpoint import CheckpointManager, step_of
 from pintsize.train.config import TrainConfig
 from pintsize.train.distributed import DistEnv
 from pintsize.train.guard import DivergenceGuard, TrainingDiverged
@@ -306,6 +306,12 @@ class Trainer:
         if ckpt is None:
             self._seed()
             return None
+        if self.config.freeze_until_step:
+            # AdamW makes a weight's state at its first gradient, so a checkpoint of the
+            # embeddings-only phase holds none for the frozen weights. Loading in the phase the
+            # checkpoint was written in asks for exactly the state it holds (the state-dict API
+            # skips weights that need no gradient) and leaves the rest to be made when it was due.
+            set_phase(self.model, step_of(ckpt), self.config.freeze_until_step)
         state, data_state = self.checkpoints.load(ckpt, self.model, self.optimizer)
         self.step = state["step"]
         self.skipped_steps = state["skipped_steps"]
