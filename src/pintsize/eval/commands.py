@@ -151,6 +151,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         parallel: int = typer.Option(4, help="judge requests in flight at once"),
         limit: int = typer.Option(None, help="answer only the first N questions"),
         retry_unscored: bool = typer.Option(False, "--retry-unscored", help="ask the judge again where it gave no rating"),
+        min_scored: float = typer.Option(
+            0.5, min=0.0, max=1.0, help="fail (exit 2) when a smaller share of the judgments has a rating"
+        ),
         device: str = DEVICE_OPT,
     ) -> None:
         """Answer the 80 MT-Bench questions (2 turns) and have a judge grade them 1-10; table per category."""
@@ -174,7 +177,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 tasks[stage] = bar.add_task(stage, total=None)
                 return lambda: bar.advance(tasks[stage])
 
-            results = run_mtbench(gen, judge, data / "mt_bench", out, max_new_tokens, parallel, limit, retry_unscored, progress)
+            results = run_mtbench(gen, judge, data / "mt_bench", out, max_new_tokens, parallel, limit, retry_unscored, progress,
+                                  min_scored=min_scored)
         t = Table(title=f"MT-Bench: {gen.name} judged by {judge_model}")
         for col in ("category", "turn 1", "turn 2", "score", "scored", "unscored"):
             t.add_column(col)

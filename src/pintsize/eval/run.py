@@ -96,7 +96,8 @@ def mtbench(gen: Generator, config: EvalConfig, out: Path) -> dict:
     if not config.mtbench_judge_model:
         raise PintsizeError("[eval] mtbench_judge_url is set but mtbench_judge_model is not")
     judge = Judge(config.mtbench_judge_url, config.mtbench_judge_model, os.environ.get(config.mtbench_judge_key_env))
-    return run_mtbench(gen, judge, data / "mt_bench", out, config.mtbench_max_new_tokens, config.mtbench_parallel)
+    return run_mtbench(gen, judge, data / "mt_bench", out, config.mtbench_max_new_tokens, config.mtbench_parallel,
+                       min_scored=config.mtbench_min_scored)
 
 
 def samples(gen: Generator, prompts: list[str], max_new_tokens: int) -> list[dict]:
