@@ -30,8 +30,9 @@ def render_eval(results: dict) -> str:
     if harness and harness.get("skipped"):
         out.append(f"<h3>lm-evaluation-harness</h3><p class='muted'>skipped: {html.escape(harness['skipped'])}</p>")
     elif harness and harness.get("headline"):
-        rows = [[task, h["metric"], h["value"], harness.get("n-shot", {}).get(task, "")] for task, h in harness["headline"].items()]
-        out.append("<h3>lm-evaluation-harness</h3>" + table(["task", "metric", "value", "shots"], rows, numeric_from=2))
+        rows = [[task, h["metric"], h["value"], _fmt(h.get("stderr")), harness.get("n-shot", {}).get(task, "")]
+                for task, h in harness["headline"].items()]
+        out.append("<h3>lm-evaluation-harness</h3>" + table(["task", "metric", "value", "± stderr", "shots"], rows, numeric_from=2))
     passkey = results.get("passkey")
     if passkey:
         rows = [[length, r["accuracy"], f"{r['correct']}/{r['trials']}"] for length, r in passkey["lengths"].items()]
