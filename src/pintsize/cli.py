@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pintsize import __version__
-from pintsize.errors import PintsizeError
+from pintsize.errors import PintsizeError, Reported
 
 app = typer.Typer(
     name="pintsize",
@@ -87,7 +87,7 @@ def main() -> None:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except SystemExit as e:
-        if e.code == INTERRUPTED:
+        if e.code == INTERRUPTED and not isinstance(e, Reported):
             Console(stderr=True).print(
                 "[yellow]interrupted.[/] Run the same command again to go on: finished stages are kept, "
                 "curation and packing resume their partial work, training resumes from its last checkpoint.",
