@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pintsize import __version__
+from pintsize.cli_help import tidy as tidy_help
 from pintsize.errors import PintsizeError, Reported
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ for _module in COMMAND_MODULES:
             raise
         continue
     _mod.register(app, groups)
+tidy_help(app)  # pipeline order, classic argument names, sentences that wrap (pintsize.cli_help)
 
 
 def _version(value: bool) -> None:
