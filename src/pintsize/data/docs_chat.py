@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from pintsize.artifacts import atomic_write_text
@@ -25,6 +26,25 @@ QUESTIONS = (
     "Can you describe `{name}{sig}` from the standard library?",
 )
 FOLLOW_UP = "Which module is it in?"
+
+# Functions kept out of the built-in chat and preference data, so that the demo can ask its model
+# about functions it never saw answered (pintsize.eval.docs_questions): some that users often ask
+# about, and a fixed pseudo-random ~5% of the rest.
+HELD_OUT = ("json.dumps", "shutil.copytree", "re.findall", "os.walk", "subprocess.run", "tempfile.mkdtemp", "glob.glob",
+            "time.sleep")
+
+
+def held_out(name: str) -> bool:
+    return name in HELD_OUT or zlib.crc32(name.encode()) % 16 == 0
+
+
+def held_out_functions() -> list[dict]:
+    """The documented functions of `function_docs` that the built-in SFT and DPO data never show."""
+    return [f for f in function_docs() if held_out(f["name"])]
+
+
+def trained_functions() -> list[dict]:
+    return [f for f in function_docs() if not held_out(f["name"])]
 
 
 def function_docs() -> list[dict]:
@@ -52,7 +72,7 @@ def _answer(doc: str, max_chars: int = 700) -> str:
 def sft_conversations(n: int, seed: int = 0) -> list[dict]:
     """`n` conversations in the `messages` format; about a third have a second turn."""
     rng = random.Random(seed)
-    funcs = function_docs()
+    funcs = trained_functions()
     rng.shuffle(funcs)
     convs = []
     for f in funcs[:n]:
@@ -71,7 +91,7 @@ def preference_pairs(n: int, seed: int = 1) -> list[dict]:
     functions, so no answer is preferred in one pair and rejected in another (which would teach
     the model to memorize answers rather than to match them to the question)."""
     rng = random.Random(seed)
-    funcs = function_docs()
+    funcs = trained_functions()
     rng.shuffle(funcs)
     half = len(funcs) // 2
     asked, wrong = funcs[:half], funcs[half:]

@@ -49,6 +49,11 @@ class EvalConfig(Section):
     # sample generations for the report
     samples: list[str] = Field(default_factory=list, description="prompts for sample generations in the report")
     samples_max_new_tokens: int = Field(128, gt=0)
+    # does the chat model listen: questions about stdlib functions that the built-in SFT data leaves out
+    docs_questions: int = Field(
+        0, ge=0, description="ask this many questions about stdlib functions that builtin:docs-chat never answers "
+        "(at most 58; answers up to samples_max_new_tokens long); 0: off",
+    )
 
     @field_validator("passkey_lengths")
     @classmethod

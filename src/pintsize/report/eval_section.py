@@ -42,6 +42,18 @@ def render_eval(results: dict) -> str:
         rows = [[c, v["turn1"], v["turn2"], v["score"], v["unscored"]] for c, v in sorted(mt["categories"].items())]
         rows.append(["overall", mt["turn1"], mt["turn2"], mt["score"], mt["unscored"]])
         out.append("<h3>MT-Bench (judge scores 1-10)</h3>" + table(["category", "turn 1", "turn 2", "score", "unscored"], rows))
+    heard = results.get("docs_questions")
+    if heard:
+        n = heard["questions"]
+        out.append(
+            "<h3>Does it listen?</h3>"
+            + kpis([("different answers", f"{heard['distinct']} of {n}"), ("name the module asked about", f"{heard['names_module']} of {n}")])
+            + f"<p class='muted'>{n} questions about standard-library functions that its chat data never answered "
+            "(greedy answers; the first five below)</p>"
+        )
+        for a in heard["answers"][:5]:
+            mark = "<span class='ok'>names the module</span>" if a["names_module"] else "<span class='bad'>does not name the module</span>"
+            out.append(f"<p><b>{html.escape(a['question'])}</b> {mark}</p><pre>{html.escape(a['answer'])}</pre>")
     samples = results.get("samples")
     if samples:
         out.append("<h3>Sample generations (greedy)</h3>")
