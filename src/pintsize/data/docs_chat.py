@@ -1,9 +1,10 @@
 """Chat and preference data that needs no download, for the demo's SFT and DPO stages.
 
 Made from the Python standard library's docstrings: the user asks what a function does, the
-assistant answers with its documentation (SFT); the preferred answer is the function's own
-documentation and the rejected one is another function's (DPO). Real, licence-clean text,
-small enough for a CPU demo; a real run points [sft]/[dpo] at real chat data instead.
+assistant says which module it is in and answers with its documentation (SFT); the preferred
+answer is the one about the function asked about and the rejected one is about another function
+(DPO). Real, licence-clean text, small enough for a CPU demo; a real run points [sft]/[dpo] at
+real chat data instead. A few functions are left out of both, for the demo's eval.
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ def _answer(doc: str, max_chars: int = 700) -> str:
     return answer
 
 
+def reply(f: dict) -> str:
+    """The assistant's answer about function `f`: which function of which module it is, then its
+    documentation. Saying what it answers about is what lets a tiny model show that it read the
+    question (docstrings alone rarely name their module: the demo's model once gave one answer
+    to every question)."""
+    module = f["name"].rsplit(".", 1)[0]
+    return f"`{f['name']}` is in the `{module}` module. {_answer(f['doc'])}"
+
+
 def sft_conversations(n: int, seed: int = 0) -> list[dict]:
     """`n` conversations in the `messages` format; about a third have a second turn."""
     rng = random.Random(seed)
@@ -77,7 +87,7 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
     convs = []
     for f in funcs[:n]:
         q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
-        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": _answer(f["doc"])}]
+        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": reply(f)}]
         if rng.random() < 0.33:
             module = f["name"].rsplit(".", 1)[0]
             msgs += [{"role": "user", "content": FOLLOW_UP}, {"role": "assistant", "content": f"It is in the `{module}` module."}]
@@ -86,10 +96,11 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
 
 
 def preference_pairs(n: int, seed: int = 1) -> list[dict]:
-    """Up to `n` pairs {"prompt", "chosen", "rejected"} (strings): the function's own documentation
-    vs another function's. Chosen and rejected answers come from two disjoint halves of the
-    functions, so no answer is preferred in one pair and rejected in another (which would teach
-    the model to memorize answers rather than to match them to the question)."""
+    """Up to `n` pairs {"prompt", "chosen", "rejected"} (strings): the answer about the function
+    asked about vs the answer about another function (`reply`). Chosen and rejected answers come
+    from two disjoint halves of the functions, so no answer is preferred in one pair and rejected
+    in another (which would teach the model to memorize answers rather than to match them to the
+    question)."""
     rng = random.Random(seed)
     funcs = trained_functions()
     rng.shuffle(funcs)
@@ -97,7 +108,7 @@ def preference_pairs(n: int, seed: int = 1) -> list[dict]:
     asked, wrong = funcs[:half], funcs[half:]
     pairs = []
     for f, other in zip(asked[:n], wrong):
-        chosen, rejected = _answer(f["doc"]), _answer(other["doc"])
+        chosen, rejected = reply(f), reply(other)
         if chosen != rejected:
             q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
             pairs.append({"prompt": q, "chosen": chosen, "rejected": rejected})
