@@ -162,10 +162,33 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
     clock = RunClock([s.stage.name for s in running], {s.stage.name: last_time(s) for s in running})
     set_run_clock(clock)
     try:
-        _run_steps(recipe, steps, state, force, main, record_done, clock)
+        for planned in steps:
+            # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
+            # so a stage whose upstream reran but produced the same artifact is still skipped.
+            step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
+            if step.action == "skip" and step.stage.name not in state:
+                record_done(step.stage)  # made by the stage's own command: from now on, the run's own
+            if step.action != "run":
+                continue
+            if not main and step.stage.name not in EVERY_RANK:
+                state = _wait_until_done(step.stage, recipe)
+                continue
+            clock.start(step.stage.name)
+            if main:
+                atomic_write_json(recipe.out_dir / CURRENT_FILE, {"stage": step.stage.name, "pid": os.getpid(), "started": time.time()})
+                console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
+                console.print(f"[dim]{duration(time.time() - clock.started)} into the run; {clock.describe()}[/]", highlight=False)
+            t0 = time.time()
+            step.stage.execute(recipe, step.out)
+            seconds = time.time() - t0
+            record_done(step.stage)
+            if main:
+                record_run_stage(step.out, step.stage.name, seconds)  # the report's and lineage's time: the one printed here
+                console.print(f"[green]{step.stage.name} done[/] in {seconds:.1f}s", highlight=False)
     finally:
         set_run_clock(None)
-        (recipe.out_dir / CURRENT_FILE).unlink(missing_ok=True)
+        if main:
+            (recipe.out_dir / CURRENT_FILE).unlink(missing_ok=True)
     if not report or not main:
         return None
     from pintsize.report.html import write_report
@@ -173,29 +196,3 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
     path = write_report(recipe.out_dir)
     console.print(f"\n[bold green]Run finished[/] in {duration(time.time() - clock.started)}. Report: [bold]{path}[/]")
     return path
-
-
-def _run_steps(recipe: Recipe, steps: list[Step], state: dict, force: frozenset[str], main: bool, record_done, clock: RunClock) -> None:
-    for planned in steps:
-        # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
-        # so a stage whose upstream reran but produced the same artifact is still skipped.
-        step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
-        if step.action == "skip" and step.stage.name not in state:
-            record_done(step.stage)  # made by the stage's own command: from now on, the run's own
-        if step.action != "run":
-            continue
-        if not main and step.stage.name not in EVERY_RANK:
-            state = _wait_until_done(step.stage, recipe)
-            continue
-        clock.start(step.stage.name)
-        if main:
-            atomic_write_json(recipe.out_dir / CURRENT_FILE, {"stage": step.stage.name, "pid": os.getpid(), "started": time.time()})
-            console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
-            console.print(f"[dim]{duration(time.time() - clock.started)} into the run; {clock.describe()}[/]", highlight=False)
-        t0 = time.time()
-        step.stage.execute(recipe, step.out)
-        seconds = time.time() - t0
-        record_done(step.stage)
-        if main:
-            record_run_stage(step.out, step.stage.name, seconds)  # the report's and lineage's time: the one printed here
-            console.print(f"[green]{step.stage.name} done[/] in {seconds:.1f}s", highlight=False)
