@@ -6,8 +6,10 @@ batch sizes.
     python benchmarks/harness_throughput.py --model 0.12-pint --limit 50  # a bigger model
     python benchmarks/harness_throughput.py --tokenizer bpe4096           # the demo's vocabulary size
     python benchmarks/harness_throughput.py --limit 20 --repeat 1         # a smoke run
+    python benchmarks/harness_throughput.py --model-dir /work/wt/_shared/smollm2   # a real model (pintsize import gguf builtin:smollm2 DIR)
 
-The model has random weights (a named shape; the Pints tokenizer of 32,064 tokens, or with
+With --model-dir the model is that pintsize model (with its tokenizer), e.g. SmolLM2-135M-Instruct.
+Otherwise it has random weights (a named shape; the Pints tokenizer of 32,064 tokens, or with
 --tokenizer bpe4096 a 4k BPE trained on the stdlib docs, as the demo model has); both backends
 run it in fp32 on the same device and thread count. The requests of each task are built once by
 lm-eval (`Task.build_all_requests`) and handed to `lm.loglikelihood`, so the time is tokenization
@@ -88,6 +90,7 @@ def timed(lm, reqs) -> tuple[float, list]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny", help="a named shape (tiny, 0.12-pint)")
+    ap.add_argument("--model-dir", default=None, help="a pintsize model directory to measure instead of a random shape")
     ap.add_argument("--tokenizer", default="pints", help="pints (32,064 tokens) or bpeN (a byte-level BPE of N tokens, e.g. bpe4096 as the demo)")
     ap.add_argument("--tasks", default="pintsize_hellaswag,pintsize_arc_easy")
     ap.add_argument("--limit", type=int, default=100, help="items per task")
@@ -106,7 +109,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "tasks").mkdir()
-        model_dir, hf_dir = build_model(args.model, args.tokenizer, work)
+        if args.model_dir:
+            model_dir, hf_dir = Path(args.model_dir), export_hf(args.model_dir, work / "hf")
+        else:
+            model_dir, hf_dir = build_model(args.model, args.tokenizer, work)
         per_task = requests(tasks, args.limit, args.data_dir, work)
         gen = Generator.load(model_dir, device="cpu")
         for task, reqs in per_task.items():
@@ -131,14 +137,15 @@ def main() -> None:
                 })
                 print(f"  {task} bs {bs}: pintsize {t_ours:.2f}s, HFLM {t_hf:.2f}s", file=sys.stderr, flush=True)
     header = f"{'task':<22}{'reqs':>6}{'bs':>4}{'pintsize req/s':>16}{'HFLM req/s':>12}{'speedup':>9}{'max |dLL|':>11}{'flag diffs':>11}"
-    print(f"\nlm-eval loglikelihood throughput, model {args.model}, tokenizer {args.tokenizer} (random weights, fp32, CPU, {torch.get_num_threads()} threads)")
+    what = f"model {args.model_dir}" if args.model_dir else f"model {args.model}, tokenizer {args.tokenizer} (random weights)"
+    print(f"\nlm-eval loglikelihood throughput, {what}, fp32, CPU, {torch.get_num_threads()} threads")
     print(header)
     for r in rows:
         print(
             f"{r['task']:<22}{r['requests']:>6}{r['batch_size']:>4}{r['pintsize_req_per_s']:>16}{r['hflm_req_per_s']:>12}"
             f"{r['speedup']:>8}x{r['max_abs_loglik_diff']:>11.1e}{r['greedy_flag_diffs']:>11}"
         )
-    result = {"benchmark": "harness_throughput", "model": args.model, "tokenizer": args.tokenizer, "limit": args.limit, "threads": torch.get_num_threads(), "rows": rows}
+    result = {"benchmark": "harness_throughput", "model": args.model_dir or args.model, "tokenizer": None if args.model_dir else args.tokenizer, "limit": args.limit, "threads": torch.get_num_threads(), "rows": rows}
     print(json.dumps(result))
     if out := os.environ.get("OUT"):
         Path(out, "harness_throughput.json").write_text(json.dumps(result, indent=2))

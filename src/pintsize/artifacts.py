@@ -242,6 +242,27 @@ class ArtifactWriter:
         replace_dir(self.dir, self.out)
 
 
+def record_run_stage(out: str | os.PathLike, stage: str, seconds: float) -> None:
+    """Note in a finished artifact's manifest the run stage that made it and the stage's whole time
+    as the run printed it. The manifest's own `stage` is the kind of artifact (`import-gguf` for the
+    run's `base` and `teacher` stages) and its `seconds` time only the writing of the artifact, not
+    the reading, loading and converting before it. The content hash is unchanged."""
+    path = Path(out) / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["run"] = {"stage": stage, "seconds": round(seconds, 1)}
+    atomic_write_json(path, manifest)
+
+
+def stage_name(manifest: dict) -> str:
+    """The run stage that made an artifact, else the kind of artifact (one made by its own command)."""
+    return manifest.get("run", {}).get("stage") or manifest["stage"]
+
+
+def stage_seconds(manifest: dict) -> float | None:
+    """How long the stage took: the run's time where a run made it, else the artifact's own."""
+    return manifest.get("run", {}).get("seconds", manifest.get("seconds"))
+
+
 def _exclusive_lock(out: Path):
     """This process's claim on an artifact while it writes it: a second `pintsize` on the same
     recipe would otherwise train into the same partial directory. The OS releases the lock when
@@ -319,7 +340,9 @@ def lineage(path: str | os.PathLike) -> list[dict[str, Any]]:
         m = read_manifest(p)
         node = {
             "path": str(p),
-            "stage": m["stage"],
+            "stage": stage_name(m),
+            "kind": m["stage"],
+            "seconds": stage_seconds(m),
             "depth": depth,
             "fingerprint": m["fingerprint"],
             "hash": m["content_hash"],

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pintsize import __version__
-from pintsize.errors import PintsizeError
+from pintsize.cli_help import tidy as tidy_help
+from pintsize.errors import PintsizeError, Reported
 
 app = typer.Typer(
     name="pintsize",
@@ -62,6 +63,7 @@ for _module in COMMAND_MODULES:
             raise
         continue
     _mod.register(app, groups)
+tidy_help(app)  # pipeline order, classic argument names, sentences that wrap (pintsize.cli_help)
 
 
 def _version(value: bool) -> None:
@@ -87,7 +89,7 @@ def main() -> None:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except SystemExit as e:
-        if e.code == INTERRUPTED:
+        if e.code == INTERRUPTED and not isinstance(e, Reported):
             Console(stderr=True).print(
                 "[yellow]interrupted.[/] Run the same command again to go on: finished stages are kept, "
                 "curation and packing resume their partial work, training resumes from its last checkpoint.",

@@ -15,3 +15,8 @@ class CheckpointError(PintsizeError):
 
 class DataError(PintsizeError):
     pass
+
+
+class Reported(SystemExit):
+    """End the process with this exit status and say nothing more: a child process has said it
+    (`pintsize run` whose stages ran in a child that was interrupted)."""

@@ -37,3 +37,14 @@ def test_bad_eval_data_is_a_clear_error(model_dir, tmp_path):
     result = runner.invoke(app, ["eval", "harness", str(model_dir), "-t", "pintsize_hellaswag", "--data-dir", str(tmp_path), "--device", "cpu"])
     assert isinstance(result.exception, DataError)  # `pintsize` prints it as one line (tests/test_cli.py)
     assert f"{tmp_path}/hellaswag/val.jsonl:2: not valid JSON" in str(result.exception)
+
+
+def test_harness_prints_the_standard_error(bpe_model_dir):
+    """The stderr column held N/A for every metric (bootstrap_iters=0 turned lm-eval's off)."""
+    import re
+
+    result = runner.invoke(app, ["eval", "harness", str(bpe_model_dir), "-t", "pintsize_hellaswag_mini", "--limit", "12", "--device", "cpu"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "acc" in line]
+    assert len(rows) == 2 and all(re.search(r"0\.\d{4}\s+│\s+0\.\d{4}", row) for row in rows), result.stdout

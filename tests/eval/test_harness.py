@@ -67,3 +67,23 @@ def test_eval_data_is_found_through_the_environment(eval_data, tmp_path, monkeyp
     shutil.copytree(eval_data / "mt_bench", copy / "mt_bench")
     monkeypatch.setenv("PINTSIZE_EVAL_DATA", str(copy))
     assert find_eval_data() == copy.resolve()
+
+
+def test_a_mean_metrics_standard_error_is_its_closed_form(lm):
+    """`bootstrap_iters=0` had turned off even lm-eval's closed-form standard error: every stderr
+    read N/A. For accuracy it is the sample standard deviation of the 0/1 scores over sqrt(n),
+    sqrt(p(1-p)/(n-1)), computed here from the per-item scores."""
+    import math
+
+    n = 40
+    out = run_harness(lm, ["pintsize_hellaswag_mini"], limit=n, log_samples=True)
+    metrics = out["results"]["pintsize_hellaswag_mini"]
+    for metric in ("acc", "acc_norm"):
+        scores = [s[metric] for s in out["samples"]["pintsize_hellaswag_mini"]]
+        p = sum(scores) / len(scores)
+        assert len(scores) == n and 0 < p < 1  # a random model: some right, some wrong (else the check is trivial)
+        assert metrics[f"{metric},none"] == pytest.approx(p)
+        assert metrics[f"{metric}_stderr,none"] == pytest.approx(math.sqrt(p * (1 - p) / (n - 1)), rel=1e-9)
+    assert out["headline"]["pintsize_hellaswag_mini"]["stderr"] == metrics["acc_norm_stderr,none"]
+    off = run_harness(lm, ["pintsize_hellaswag_mini"], limit=4, bootstrap_iters=0)["results"]["pintsize_hellaswag_mini"]
+    assert off["acc_stderr,none"] is None  # lm-eval's "N/A", as JSON null

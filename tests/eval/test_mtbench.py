@@ -56,9 +56,13 @@ def fake_judge(state: dict) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def gen(tmp_path_factory, tokenizer_dir, make_model_dir):
-    model = make_model_dir(tmp_path_factory.mktemp("mt") / "tiny-2k", tokenizer_dir, block_size=2048)
-    return Generator.load(model, device="cpu")
+def mt_model(tmp_path_factory, tokenizer_dir, make_model_dir):
+    return make_model_dir(tmp_path_factory.mktemp("mt") / "tiny-2k", tokenizer_dir, block_size=2048)
+
+
+@pytest.fixture(scope="module")
+def gen(mt_model):
+    return Generator.load(mt_model, device="cpu")
 
 
 def test_end_to_end_with_a_judge_outage_and_resume(gen, eval_data, tmp_path, serve_app):
@@ -104,11 +108,37 @@ def test_judge_with_a_wrong_key_stops_the_run(gen, eval_data, tmp_path, serve_ap
 def test_pintsize_serve_as_the_judge(gen, eval_data, tmp_path, tokenizer_dir, serve_app, make_model_dir):
     judge_model = Generator.load(make_model_dir(tmp_path / "judge", tokenizer_dir, seed=1, block_size=4096), device="cpu")
     with serve_app(create_app(judge_model, ServerSettings(model_name="judge", max_tokens=16))) as url:
-        results = run_mtbench(gen, Judge(f"{url}/v1", "judge", None, max_tokens=16), eval_data / "mt_bench", tmp_path / "mt", max_new_tokens=4, limit=2)
+        results = run_mtbench(gen, Judge(f"{url}/v1", "judge", None, max_tokens=16), eval_data / "mt_bench", tmp_path / "mt",
+                              max_new_tokens=4, limit=2, min_scored=0.0)  # a random judge rarely writes [[N]]
     assert results["judged"] == 4 and results["scored"] + results["unscored"] == 4
     for line in (tmp_path / "mt" / "judgments.jsonl").read_text().splitlines():
         j = json.loads(line)
         assert (j["score"] is None) == (j["error"] is not None) and j["judge"] == "judge"
+
+
+def test_a_run_with_too_few_rated_judgments_fails_and_says_why(mt_model, eval_data, tmp_path, serve_app):
+    """0 of 8 judgments rated is a failed evaluation, not a score: `eval mtbench` exits non-zero
+    with one line quoting the judge's reply (it exited 0 with an empty table)."""
+    from typer.testing import CliRunner
+
+    from pintsize.cli import app
+
+    state = {"calls": 0, "down": False, "coding": [], "roleplay": [q["turns"][0] for q in load_mtbench(eval_data / "mt_bench").questions]}
+    out = tmp_path / "mt"
+    with serve_app(fake_judge(state)) as url:
+        args = ["eval", "mtbench", str(mt_model), "--judge-url", f"{url}/v1", "--judge-model", "fake-judge", "--judge-key-env", "MT_KEY",
+                "--out", str(out), "--data-dir", str(eval_data), "--limit", "4", "--max-new-tokens", "2", "--device", "cpu"]
+        result = CliRunner().invoke(app, args, env={"MT_KEY": "judge-key"})
+        assert isinstance(result.exception, PintsizeError) and result.exit_code != 0  # main() prints it as one line, exit 2
+        message = str(result.exception)
+        assert message.startswith("only 0 of 8 judgments have a rating (at least 50% needed): question ")
+        assert "no rating [[1-10]] in the judge's reply (it began: \"A fine answer, but I will not rate it.\")" in message
+        assert "\n" not in message and json.loads((out / "results.json").read_text())["unscored"] == 8  # kept for a retry
+
+        state["roleplay"] = state["roleplay"][2:]  # now the judge rates both turns of questions 1 and 2: 4 of 8 is enough
+        result = CliRunner().invoke(app, [*args, "--retry-unscored"], env={"MT_KEY": "judge-key"})
+        assert result.exit_code == 0, result.output
+        assert "only" not in result.output
 
 
 def test_malformed_question_file_names_its_line(eval_data, tmp_path):

@@ -55,7 +55,7 @@ def test_a_task_yaml_by_path_or_include_path_scores_as_hflm(ours, bpe_hf_dir, us
     result = by_path["results"]["my_yes_no"]
     assert result["sample_len"] == len(ITEMS)
     assert result["acc,none"] == by_name["results"]["my_yes_no"]["acc,none"] == theirs["results"]["my_yes_no"]["acc,none"]
-    assert by_path["headline"]["my_yes_no"] == {"metric": "acc,none", "value": result["acc,none"]}
+    assert by_path["headline"]["my_yes_no"] == {"metric": "acc,none", "value": result["acc,none"], "stderr": result["acc_stderr,none"]}
     for sa, sb in zip(by_path["samples"]["my_yes_no"], theirs["samples"]["my_yes_no"], strict=True):
         assert [r[0][0] for r in sa["resps"]] == pytest.approx([r[0][0] for r in sb["resps"]], abs=1e-4)
 

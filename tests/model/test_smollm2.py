@@ -64,3 +64,27 @@ def test_import_gguf_rejects_a_file_that_is_not_gguf(tmp_path):
     with pytest.raises(CheckpointError, match="not a GGUF file"):
         import_gguf_artifact(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_gguf_import_shows_one_progress_bar_not_two(tmp_path, monkeypatch):
+    """transformers' own "Loading weights" bar (the one its switch controls) is off while the GGUF
+    loads, so only its GGUF reader's bar shows; the switch is as it was afterwards."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    from pintsize.errors import CheckpointError
+    from pintsize.model.gguf_import import import_gguf
+
+    seen = []
+
+    def from_pretrained(*args, **kwargs):
+        seen.append(hf_logging.is_progress_bar_enabled())
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    hf_logging.enable_progress_bar()
+    with pytest.raises(CheckpointError, match="stop here"):
+        import_gguf(gguf)
+    assert seen == [False] and hf_logging.is_progress_bar_enabled()

@@ -73,10 +73,37 @@ def adapt_recipe(out: Path, base: Path, german: Path, **over) -> dict:
 
 
 @pytest.fixture(scope="module")
-def adapted(tmp_path_factory, base, german) -> Path:
+def adapted_run(tmp_path_factory, base, german) -> tuple[Path, str]:
+    """The run's artifacts, and what the run printed."""
+    from pintsize.pipeline.run import console
+
     out = tmp_path_factory.mktemp("run") / "adapt"
-    run(parse_recipe(adapt_recipe(out, base, german)), report=False)
-    return out
+    with console.capture() as printed:
+        run(parse_recipe(adapt_recipe(out, base, german)), report=False)
+    return out, printed.get()
+
+
+@pytest.fixture(scope="module")
+def adapted(adapted_run) -> Path:
+    return adapted_run[0]
+
+
+def test_the_reports_lineage_names_orders_and_times_the_stages_as_the_run_printed_them(adapted_run):
+    """The lineage table named the transfer stage `tokenizer-transfer` (the artifact's kind), put it
+    last, and gave each stage the time its artifact took to write (0.9 s for a quality stage the run
+    had printed as 68.2 s)."""
+    import re
+
+    from pintsize.report.html import stage_dirs
+    from pintsize.report.lineage_section import lineage_section
+
+    out, printed = adapted_run
+    done = re.findall(r"^(\w+) done in ([\d.]+)s$", printed, flags=re.M)
+    assert [name for name, _ in done] == ADAPT_STAGES
+    table = lineage_section(stage_dirs(out), out)
+    rows = re.findall(r"<tr><td>(\w+)( <span class='muted'>\([\w-]+\)</span>)?</td>.*?<td class='num'>([\d.]+)s</td><td>\d{4}-", table)
+    assert [(name, time) for name, _, time in rows] == done
+    assert dict((name, kind) for name, kind, _ in rows)["transfer"] == " <span class='muted'>(tokenizer-transfer)</span>"
 
 
 def test_every_adapt_stage_runs_and_both_domains_are_measured(adapted, base, german):

@@ -1,9 +1,10 @@
 """Chat and preference data that needs no download, for the demo's SFT and DPO stages.
 
 Made from the Python standard library's docstrings: the user asks what a function does, the
-assistant answers with its documentation (SFT); the preferred answer is the function's own
-documentation and the rejected one is another function's (DPO). Real, licence-clean text,
-small enough for a CPU demo; a real run points [sft]/[dpo] at real chat data instead.
+assistant says which module it is in and answers with its documentation (SFT); the preferred
+answer is the one about the function asked about and the rejected one is about another function
+(DPO). Real, licence-clean text, small enough for a CPU demo; a real run points [sft]/[dpo] at
+real chat data instead. A few functions are left out of both, for the demo's eval.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import random
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from pintsize.artifacts import atomic_write_text
@@ -25,6 +27,25 @@ QUESTIONS = (
     "Can you describe `{name}{sig}` from the standard library?",
 )
 FOLLOW_UP = "Which module is it in?"
+
+# Functions kept out of the built-in chat and preference data, so that the demo can ask its model
+# about functions it never saw answered (pintsize.eval.docs_questions): some that users often ask
+# about, and a fixed pseudo-random ~5% of the rest.
+HELD_OUT = ("json.dumps", "shutil.copytree", "re.findall", "os.walk", "subprocess.run", "tempfile.mkdtemp", "glob.glob",
+            "time.sleep")
+
+
+def held_out(name: str) -> bool:
+    return name in HELD_OUT or zlib.crc32(name.encode()) % 16 == 0
+
+
+def held_out_functions() -> list[dict]:
+    """The documented functions of `function_docs` that the built-in SFT and DPO data never show."""
+    return [f for f in function_docs() if held_out(f["name"])]
+
+
+def trained_functions() -> list[dict]:
+    return [f for f in function_docs() if not held_out(f["name"])]
 
 
 def function_docs() -> list[dict]:
@@ -49,15 +70,24 @@ def _answer(doc: str, max_chars: int = 700) -> str:
     return answer
 
 
+def reply(f: dict) -> str:
+    """The assistant's answer about function `f`: which function of which module it is, then its
+    documentation. Saying what it answers about is what lets a tiny model show that it read the
+    question (docstrings alone rarely name their module: the demo's model once gave one answer
+    to every question)."""
+    module = f["name"].rsplit(".", 1)[0]
+    return f"`{f['name']}` is in the `{module}` module. {_answer(f['doc'])}"
+
+
 def sft_conversations(n: int, seed: int = 0) -> list[dict]:
     """`n` conversations in the `messages` format; about a third have a second turn."""
     rng = random.Random(seed)
-    funcs = function_docs()
+    funcs = trained_functions()
     rng.shuffle(funcs)
     convs = []
     for f in funcs[:n]:
         q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
-        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": _answer(f["doc"])}]
+        msgs = [{"role": "user", "content": q}, {"role": "assistant", "content": reply(f)}]
         if rng.random() < 0.33:
             module = f["name"].rsplit(".", 1)[0]
             msgs += [{"role": "user", "content": FOLLOW_UP}, {"role": "assistant", "content": f"It is in the `{module}` module."}]
@@ -66,18 +96,19 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
 
 
 def preference_pairs(n: int, seed: int = 1) -> list[dict]:
-    """Up to `n` pairs {"prompt", "chosen", "rejected"} (strings): the function's own documentation
-    vs another function's. Chosen and rejected answers come from two disjoint halves of the
-    functions, so no answer is preferred in one pair and rejected in another (which would teach
-    the model to memorize answers rather than to match them to the question)."""
+    """Up to `n` pairs {"prompt", "chosen", "rejected"} (strings): the answer about the function
+    asked about vs the answer about another function (`reply`). Chosen and rejected answers come
+    from two disjoint halves of the functions, so no answer is preferred in one pair and rejected
+    in another (which would teach the model to memorize answers rather than to match them to the
+    question)."""
     rng = random.Random(seed)
-    funcs = function_docs()
+    funcs = trained_functions()
     rng.shuffle(funcs)
     half = len(funcs) // 2
     asked, wrong = funcs[:half], funcs[half:]
     pairs = []
     for f, other in zip(asked[:n], wrong):
-        chosen, rejected = _answer(f["doc"]), _answer(other["doc"])
+        chosen, rejected = reply(f), reply(other)
         if chosen != rejected:
             q = rng.choice(QUESTIONS).format(name=f["name"], sig=f["sig"])
             pairs.append({"prompt": q, "chosen": chosen, "rejected": rejected})

@@ -109,6 +109,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         batch_size: int = typer.Option(8, help="requests per forward pass"),
         data_dir: Path = typer.Option(None, help="the local eval data folder (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
         chat_template: bool = typer.Option(False, "--chat-template", help="wrap prompts in the model's chat template"),
+        bootstrap_iters: int = typer.Option(
+            100, min=0, help="bootstrap draws for the standard error of metrics without a closed form (f1, bleu, ...); "
+            "0 turns every standard error off",
+        ),
         list_tasks: bool = typer.Option(
             False, "--list", help="list the presets and local tasks, then exit", is_eager=True, callback=_list_tasks
         ),
@@ -116,7 +120,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out: Path = OUT_OPT,
     ) -> None:
         """Run lm-evaluation-harness tasks (local YAML tasks, cached hub tasks, presets) on the model."""
-        from pintsize.eval.harness import prepared_tasks, run_harness
+        from pintsize.eval.harness import prepared_tasks, run_harness, stderr_key
 
         names = _split_list(tasks)
         if not names:
@@ -126,7 +130,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         with prepared_tasks(names, num_fewshot, data_dir, include_paths or []) as manager:  # unknown tasks fail before the model loads
             lm = PintsizeLM(Generator.load(model, device=device), batch_size=batch_size)
-            results = run_harness(lm, names, limit, num_fewshot, apply_chat_template=chat_template, manager=manager)
+            results = run_harness(lm, names, limit, num_fewshot, apply_chat_template=chat_template, manager=manager,
+                                  bootstrap_iters=bootstrap_iters)
         t = Table(title=f"{Path(model).name}: lm-eval")
         for col in ("task", "shots", "metric", "value", "stderr"):
             t.add_column(col)
@@ -134,7 +139,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             for key, value in metrics.items():
                 if "," not in key or "_stderr" in key:
                     continue  # name, alias, sample_len; stderrs go in their own column
-                t.add_row(task, _fmt(results["n-shot"].get(task)), key, _fmt(value), _fmt(metrics.get(key.replace(",", "_stderr,", 1))))
+                t.add_row(task, _fmt(results["n-shot"].get(task)), key, _fmt(value), _fmt(metrics.get(stderr_key(key))))
         console.print(t)
         _save(out, results)
 
@@ -151,6 +156,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         parallel: int = typer.Option(4, help="judge requests in flight at once"),
         limit: int = typer.Option(None, help="answer only the first N questions"),
         retry_unscored: bool = typer.Option(False, "--retry-unscored", help="ask the judge again where it gave no rating"),
+        min_scored: float = typer.Option(
+            0.5, min=0.0, max=1.0, help="fail (exit 2) when a smaller share of the judgments has a rating"
+        ),
         device: str = DEVICE_OPT,
     ) -> None:
         """Answer the 80 MT-Bench questions (2 turns) and have a judge grade them 1-10; table per category."""
@@ -174,7 +182,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 tasks[stage] = bar.add_task(stage, total=None)
                 return lambda: bar.advance(tasks[stage])
 
-            results = run_mtbench(gen, judge, data / "mt_bench", out, max_new_tokens, parallel, limit, retry_unscored, progress)
+            results = run_mtbench(gen, judge, data / "mt_bench", out, max_new_tokens, parallel, limit, retry_unscored, progress,
+                                  min_scored=min_scored)
         t = Table(title=f"MT-Bench: {gen.name} judged by {judge_model}")
         for col in ("category", "turn 1", "turn 2", "score", "scored", "unscored"):
             t.add_column(col)

@@ -40,12 +40,20 @@ class EvalConfig(Section):
     mtbench_judge_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the judge's API key")
     mtbench_max_new_tokens: int = Field(1024, gt=0)
     mtbench_parallel: int = Field(4, gt=0, description="judge requests in flight at once")
+    mtbench_min_scored: float = Field(
+        0.5, ge=0, le=1, description="the stage fails when a smaller share of the judgments has a rating"
+    )
     # long-context retrieval
     passkey_lengths: list[int] = Field(default_factory=list, description="prompt lengths in tokens, e.g. [2048, 4096, 8192, 16384]")
     passkey_trials: int = Field(5, gt=0, description="trials per length (the key's depth varies)")
     # sample generations for the report
     samples: list[str] = Field(default_factory=list, description="prompts for sample generations in the report")
     samples_max_new_tokens: int = Field(128, gt=0)
+    # does the chat model listen: questions about stdlib functions that the built-in SFT data leaves out
+    docs_questions: int = Field(
+        0, ge=0, description="ask this many questions about stdlib functions that builtin:docs-chat never answers "
+        "(at most 58; answers up to samples_max_new_tokens long); 0: off",
+    )
 
     @field_validator("passkey_lengths")
     @classmethod

@@ -25,6 +25,9 @@ from pintsize.serve.sampling import SamplingParams
 # FastChat's sampling temperature per category (greedy where there is one right answer).
 TEMPERATURE = {"writing": 0.7, "roleplay": 0.7, "extraction": 0.0, "math": 0.0, "coding": 0.0, "reasoning": 0.0, "stem": 0.1, "humanities": 0.1}
 JUDGE_PROMPTS = ("single-v1", "single-math-v1", "single-v1-multi-turn", "single-math-v1-multi-turn")
+# Below this share of rated judgments the score says more about the judge than about the model:
+# the run has failed at its job (a judge that ignores the [[N]] format, a prompt it rejects).
+MIN_SCORED = 0.5
 
 
 @dataclass
@@ -245,10 +248,12 @@ def run_mtbench(
     limit: int | None = None,
     retry_unscored: bool = False,
     progress: Callable[[str], Callable[[], None]] | None = None,
+    min_scored: float = MIN_SCORED,
 ) -> dict:
     """Answer, judge, summarize into out_dir/results.json; resumes from the logs already in out_dir.
 
-    Raises PintsizeError when judgments failed (after saving everything that succeeded)."""
+    Raises PintsizeError when judgments failed, or when fewer than `min_scored` of the judgments
+    have a rating (after saving everything that succeeded)."""
     data = load_mtbench(data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,4 +267,19 @@ def run_mtbench(
             f"{run.failed} judgments failed (first: {run.first_failure}); the answers and the {results['judged']} "
             f"judgments so far are saved in {out}: run the same command again to finish"
         )
+    if results["scored"] < min_scored * results["judged"] or not results["judged"]:
+        raise PintsizeError(
+            f"only {results['scored']} of {results['judged']} judgments have a rating (at least {min_scored:.0%} needed): "
+            f"{first_unscored(judgments)}; all saved in {judgments} (--retry-unscored asks again)"
+        )
     return results
+
+
+def first_unscored(judgments_log: Path) -> str:
+    """Why the first unrated judgment has no rating, quoting the start of the judge's reply."""
+    for r in read_log(judgments_log):
+        if r["score"] is None:
+            reply = " ".join((r.get("judgment") or "").split())
+            quoted = f' (it began: "{reply[:80]}{"..." if len(reply) > 80 else ""}")' if reply else ""
+            return f"question {r['question_id']} turn {r['turn']}: {r['error']}{quoted}"
+    return "no judgment was made"

@@ -1,6 +1,6 @@
 """The eval stage: every evaluation the [eval] section asks for, into one artifact.
 
-    <out>/results.json    {"model", "perplexity", "harness", "passkey", "mtbench", "samples"} (those that ran)
+    <out>/results.json    {"model", "perplexity", "harness", "passkey", "mtbench", "samples", "docs_questions"} (those that ran)
     <out>/mtbench/        answers.jsonl, judgments.jsonl, results.json (when a judge is configured)
 
 An interrupted stage keeps its partial directory, so MT-Bench answers and judgments already
@@ -58,6 +58,11 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
             art.stats["mtbench_score"] = results["mtbench"]["score"]
         if config.samples:
             results["samples"] = samples(gen, config.samples, config.samples_max_new_tokens)
+        if config.docs_questions:
+            from pintsize.eval.docs_questions import ask, questions
+
+            results["docs_questions"] = ask(gen, questions(config.docs_questions), config.samples_max_new_tokens)
+            art.stats["docs_questions"] = {k: results["docs_questions"][k] for k in ("questions", "distinct", "names_module")}
         atomic_write_json(art.dir / "results.json", results)
     return out
 
@@ -96,7 +101,8 @@ def mtbench(gen: Generator, config: EvalConfig, out: Path) -> dict:
     if not config.mtbench_judge_model:
         raise PintsizeError("[eval] mtbench_judge_url is set but mtbench_judge_model is not")
     judge = Judge(config.mtbench_judge_url, config.mtbench_judge_model, os.environ.get(config.mtbench_judge_key_env))
-    return run_mtbench(gen, judge, data / "mt_bench", out, config.mtbench_max_new_tokens, config.mtbench_parallel)
+    return run_mtbench(gen, judge, data / "mt_bench", out, config.mtbench_max_new_tokens, config.mtbench_parallel,
+                       min_scored=config.mtbench_min_scored)
 
 
 def samples(gen: Generator, prompts: list[str], max_new_tokens: int) -> list[dict]:

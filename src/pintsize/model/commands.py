@@ -60,14 +60,28 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @groups["artifact"].command("lineage")
     def artifact_lineage(path: Path = typer.Argument(..., help="an artifact directory")) -> None:
-        """Print every artifact upstream of PATH: stage, fingerprint, code version."""
+        """Print every artifact upstream of PATH: stage, content hash, time, code version, and whether it changed since."""
+        from rich.console import Console
+        from rich.table import Table
+
         from pintsize.artifacts import lineage
 
+        t = Table(box=None, pad_edge=False)
+        t.add_column("stage", no_wrap=True)
+        t.add_column("path", overflow="fold")  # a long path folds; the status column stays whole
+        t.add_column("content", no_wrap=True)
+        t.add_column("time", justify="right", no_wrap=True)
+        t.add_column("commit", no_wrap=True)
+        t.add_column("status", no_wrap=True)
         for node in lineage(path):
-            mark = {True: "[green]unchanged[/]", False: "[red]CHANGED since use[/]"}.get(node.get("unchanged"), "")
+            status = {True: "[green]unchanged[/]", False: "[red]CHANGED since use[/]"}.get(node.get("unchanged"), "")
             stage = node["stage"] or "input"
-            commit = node.get("code", {}).get("git_commit", "")[:10]
-            console.print(f"{'  ' * node['depth']}{stage}: {node['path']}  {node['hash'][:12] if node['hash'] else ''} {commit} {mark}")
+            if node.get("kind", stage) != stage:
+                stage += f" ({node['kind']})"
+            seconds = f"{node['seconds']:.1f}s" if node.get("seconds") is not None else ""
+            t.add_row(" " * 2 * node["depth"] + stage, node["path"], (node["hash"] or "")[:12], seconds,
+                      node.get("code", {}).get("git_commit", "")[:10], status)
+        Console().print(t)  # the terminal's width now
 
     @groups["export"].command("hf")
     def export_hf_cmd(

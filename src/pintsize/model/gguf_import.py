@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -43,6 +44,21 @@ def resolve_gguf(path: str | Path) -> Path:
     return path
 
 
+@contextmanager
+def _one_progress_bar():
+    """transformers shows two bars for one GGUF load: its GGUF reader's (de-quantizing the tensors,
+    plain tqdm) and then its own "Loading weights" (which its progress-bar switch turns off)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def import_gguf(path: str | Path, tokenizer_out: Path | None = None) -> Llama:
     """A GGUF Llama -> our model (fp32, CPU; quantized tensors are dequantized by transformers'
     reader). With `tokenizer_out`, the GGUF's tokenizer is written there as Hugging Face files."""
@@ -52,7 +68,8 @@ def import_gguf(path: str | Path, tokenizer_out: Path | None = None) -> Llama:
 
     path = resolve_gguf(path)
     try:
-        hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        with _one_progress_bar():
+            hf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     except (ValueError, KeyError, OSError) as e:
         raise CheckpointError(f"{path}: transformers could not read it as a Llama GGUF ({e})") from e
     model = from_hf_model(hf.eval(), name=path.stem).eval()

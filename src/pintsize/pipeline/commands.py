@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from pintsize.errors import Reported
+
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("run")
@@ -16,9 +18,16 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     ) -> None:
         """Run every stage of RECIPE in order, skipping stages whose inputs and config are unchanged."""
         from pintsize.pipeline.run import run
+        from pintsize.pipeline.supervise import run_command, supervise, supervised
         from pintsize.recipe import load_recipe
 
-        run(load_recipe(recipe), dry_run=dry_run, force=frozenset(force))
+        loaded = load_recipe(recipe)  # a bad recipe is reported here, before any child starts
+        if not dry_run and supervised():  # the stages run in a child, so that a stage killed outright is named
+            code = supervise(run_command(recipe, force), loaded.out_dir)
+            if code:
+                raise Reported(code)
+            return
+        run(loaded, dry_run=dry_run, force=frozenset(force))
 
     @app.command("report")
     def report_cmd(

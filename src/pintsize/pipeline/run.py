@@ -18,14 +18,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pintsize.artifacts import MANIFEST, atomic_write_json, fingerprint, hash_path, inputs_unchanged
+from pintsize.artifacts import (
+    MANIFEST, atomic_write_json, fingerprint, hash_path, inputs_unchanged, read_manifest, record_run_stage, stage_seconds,
+)
 from pintsize.errors import PintsizeError
+from pintsize.eta import RunClock, duration, set_run_clock
 from pintsize.pipeline.preflight import preflight, raise_problems
 from pintsize.pipeline.stages import STAGES, Stage, stage_dir
 from pintsize.recipe import Recipe
 
 console = Console()
 STATE_FILE = "run_state.json"
+CURRENT_FILE = "current_stage.json"  # the stage running now and its process, while a run is on (pipeline.supervise reads it)
 
 
 @dataclass
@@ -115,6 +119,14 @@ def _wait_until_done(stage: Stage, recipe: Recipe) -> dict[str, str]:
     return state
 
 
+def last_time(step: Step) -> float | None:
+    """What the stage took when it last made its artifact here (None: never, or not in a run)."""
+    try:
+        return stage_seconds(read_manifest(step.out)) if (step.out / MANIFEST).is_file() else None
+    except (PintsizeError, ValueError, KeyError):
+        return None
+
+
 def print_plan(steps: list[Step]) -> None:
     t = Table(title="plan")
     for col in ("stage", "action", "why", "artifact"):
@@ -147,29 +159,40 @@ def run(recipe: Recipe, dry_run: bool = False, force: frozenset[str] = frozenset
         if main:
             atomic_write_json(_state_path(recipe), state)
 
-    t_run = time.time()
-    for planned in steps:
-        # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
-        # so a stage whose upstream reran but produced the same artifact is still skipped.
-        step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
-        if step.action == "skip" and step.stage.name not in state:
-            record_done(step.stage)  # made by the stage's own command: from now on, the run's own
-        if step.action != "run":
-            continue
-        if not main and step.stage.name not in EVERY_RANK:
-            state = _wait_until_done(step.stage, recipe)
-            continue
+    clock = RunClock([s.stage.name for s in running], {s.stage.name: last_time(s) for s in running})
+    set_run_clock(clock)
+    try:
+        for planned in steps:
+            # Decide again now that upstream stages have finished: fingerprints hash the inputs' content,
+            # so a stage whose upstream reran but produced the same artifact is still skipped.
+            step = decide(planned.stage, recipe, state, False, planned.stage.name in force)
+            if step.action == "skip" and step.stage.name not in state:
+                record_done(step.stage)  # made by the stage's own command: from now on, the run's own
+            if step.action != "run":
+                continue
+            if not main and step.stage.name not in EVERY_RANK:
+                state = _wait_until_done(step.stage, recipe)
+                continue
+            clock.start(step.stage.name)
+            if main:
+                atomic_write_json(recipe.out_dir / CURRENT_FILE, {"stage": step.stage.name, "pid": os.getpid(), "started": time.time()})
+                console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
+                console.print(f"[dim]{duration(time.time() - clock.started)} into the run; {clock.describe()}[/]", highlight=False)
+            t0 = time.time()
+            step.stage.execute(recipe, step.out)
+            seconds = time.time() - t0
+            record_done(step.stage)
+            if main:
+                record_run_stage(step.out, step.stage.name, seconds)  # the report's and lineage's time: the one printed here
+                console.print(f"[green]{step.stage.name} done[/] in {seconds:.1f}s", highlight=False)
+    finally:
+        set_run_clock(None)
         if main:
-            console.rule(f"[bold]{step.stage.name}[/] -> {step.out}  ({step.reason})")
-        t0 = time.time()
-        step.stage.execute(recipe, step.out)
-        record_done(step.stage)
-        if main:
-            console.print(f"[green]{step.stage.name} done[/] in {time.time() - t0:.1f}s")
+            (recipe.out_dir / CURRENT_FILE).unlink(missing_ok=True)
     if not report or not main:
         return None
     from pintsize.report.html import write_report
 
     path = write_report(recipe.out_dir)
-    console.print(f"\n[bold green]Run finished[/] in {time.time() - t_run:.0f}s. Report: [bold]{path}[/]")
+    console.print(f"\n[bold green]Run finished[/] in {duration(time.time() - clock.started)}. Report: [bold]{path}[/]")
     return path

@@ -11,7 +11,7 @@ import html
 import json
 from pathlib import Path
 
-from pintsize.artifacts import MANIFEST, atomic_write_text
+from pintsize.artifacts import MANIFEST, atomic_write_text, stage_name
 from pintsize.errors import PintsizeError
 from pintsize.report import sections
 from pintsize.report.lineage_section import lineage_section
@@ -75,7 +75,7 @@ def stage_dirs(run_dir: Path) -> dict[str, Path]:
             continue
         seen.add(artifact.resolve())
         m = json.loads((artifact / MANIFEST).read_text())
-        found.setdefault(m["stage"], artifact)
+        found.setdefault(stage_name(m), artifact)
         for value in m.get("inputs", {}).values():
             path = Path(value["path"])  # an artifact, or a file or folder inside one (a model under pretrain/)
             queue += [p for p in (path, *path.parents) if (p / MANIFEST).is_file()][:1]

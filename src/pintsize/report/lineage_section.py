@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from pintsize.artifacts import MANIFEST, lineage
+from pintsize.artifacts import MANIFEST, lineage, stage_seconds
 
 INLINE_INPUTS = 3  # up to this many inputs are listed in the row itself
 
@@ -79,7 +79,7 @@ def lineage_section(dirs: dict[str, Path], run_dir: Path) -> str:
     rows = []
     for stage, stage_dir in sorted(dirs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         m = json.loads((stage_dir / MANIFEST).read_text())
-        name = html.escape(stage)
+        name = html.escape(stage) + (f" <span class='muted'>({html.escape(m['stage'])})</span>" if m["stage"] != stage else "")
         if run_dir.resolve() not in stage_dir.resolve().parents:
             name += f" <span class='muted'>(another run's: <code>{html.escape(str(stage_dir))}</code>)</span>"
         code = m.get("code", {})
@@ -88,7 +88,7 @@ def lineage_section(dirs: dict[str, Path], run_dir: Path) -> str:
         state = "<span class='bad'>inputs changed since</span>" if stale else "<span class='ok'>current</span>"
         rows.append(
             f"<tr><td>{name}</td><td><code>{m['content_hash'][:12]}</code></td><td>{_inputs_cell(m.get('inputs', {}))}</td>"
-            f"<td>{html.escape(code.get('pintsize', ''))} {html.escape(rev)}</td><td class='num'>{m.get('seconds', 0):.1f}s</td>"
+            f"<td>{html.escape(code.get('pintsize', ''))} {html.escape(rev)}</td><td class='num'>{stage_seconds(m) or 0:.1f}s</td>"
             f"<td>{html.escape(m.get('finished', ''))}</td><td>{state}</td></tr>"
         )
     if not rows:

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pintsize.artifacts import atomic_write_text
+from pintsize.eta import duration, remaining, run_clock
 from pintsize.train.distributed import DistEnv
 
 METRICS_FILE = "metrics.jsonl"
@@ -122,6 +123,7 @@ class Monitor:
         self._losses: list[float] = []
         self._metric_values: dict[str, list[float]] = {}  # the objective's metrics over the logging interval
         self._interval_start = (Stamp(env.device), start_step)
+        self._began = (time.perf_counter(), start_step)  # the ETA's rate: everything since the start, validation included
         self._last_rate = (0.0, None)
         if not env.is_main:
             return
@@ -194,9 +196,14 @@ class Monitor:
         loss_txt = f"{mean_loss:.4f}" if mean_loss is not None else "-"
         mfu_txt = f"{mfu:.1%}" if mfu is not None else "-"
         stats = f"loss {loss_txt}  {tokens_per_s:,.0f} tok/s  MFU {mfu_txt}  lr {lr:.2e}"
-        self._progress.update(self._task, stats=stats)
+        t_began, s_began = self._began
+        left = remaining(step - s_began, self.total_steps - s_began, time.perf_counter() - t_began)
+        clock = run_clock()
+        run_eta = f"  ({clock.describe(left)})" if clock else ""
+        self._progress.update(self._task, stats=stats + run_eta)  # the bar shows the stage's ETA itself
         if not self.console.is_terminal:
-            self.console.print(f"step {step}/{self.total_steps}  {stats}", highlight=False)
+            eta = duration(left) if left is not None else "unknown"
+            self.console.print(f"step {step}/{self.total_steps}  {stats}  ETA {eta}{run_eta}", highlight=False)
 
     def restart_clock(self, step: int) -> None:
         """Throughput counts training only: the clock restarts after validation and checkpoints
