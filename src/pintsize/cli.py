@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pintsize import __version__
-from pintsize.errors import PintsizeError
+from pintsize.errors import PintsizeError, file_error_message
 
 app = typer.Typer(
     name="pintsize",
@@ -80,12 +80,21 @@ def _root(
 INTERRUPTED = 130  # what Typer exits with on Ctrl-C (KeyboardInterrupt), without a word
 
 
+def _fail(message: str) -> None:
+    # soft_wrap: the message stays one line (rich would cut it at 80 columns off a terminal)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
     try:
         app()
     except PintsizeError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-        sys.exit(2)
+        _fail(str(e))
+    except OSError as e:  # a path the user gave that cannot be read or written: named, not a traceback
+        if (message := file_error_message(e)) is None:
+            raise
+        _fail(message)
     except SystemExit as e:
         if e.code == INTERRUPTED:
             Console(stderr=True).print(

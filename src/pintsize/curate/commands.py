@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pintsize import cli_options
+
 console = Console()
 
 
@@ -25,7 +27,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         executor: ExecutorName = typer.Option(ExecutorName.local, help="local (processes on this machine) or ray"),
         address: str = typer.Option(None, help="with --executor ray: the address of a Ray cluster (default: start Ray locally)"),
         out: Path = typer.Option(None, help="the corpus artifact directory (default: runs/<name>/curate)"),
-        workers: int = typer.Option(None, min=1, help="parallel tasks (default: all cores)"),
+        workers: int = cli_options.count(None, max=cli_options.MAX_WORKERS, help="parallel tasks (default: all cores)"),
     ) -> None:
         """Curate raw text into a corpus: normalize, language ID, heuristic filters, dedup, PII,
         decontamination, quality, mixture. A killed run resumes where it stopped."""
@@ -44,9 +46,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         neg: list[str] = typer.Option([], "--neg", help="documents that are not textbook-like (same forms), e.g. --neg '/usr/share/doc/*/copyright'"),
         labels: list[str] = typer.Option([], "--labels", help='JSONL label records {"text", "label": 1|0} (the review export): human labels, first in precedence'),
         llm_labels: list[str] = typer.Option([], "--llm-labels", help="labels.jsonl of `pintsize quality annotate`: below human labels, above --pos/--neg"),
-        test_fraction: float = typer.Option(0.2, min=0.05, max=0.5, help="share held out to measure accuracy and AUC"),
-        seed: int = typer.Option(0, help="seed of the held-out split"),
-        c: float = typer.Option(4.0, "--c", min=1e-6, help="inverse regularization strength of the logistic regression"),
+        test_fraction: float = cli_options.real(0.2, at_least=0.05, at_most=0.5, help="share held out to measure accuracy and AUC"),
+        seed: int = cli_options.seed(0, help="seed of the held-out split"),
+        c: float = cli_options.real(4.0, "--c", at_least=1e-6, help="inverse regularization strength of the logistic regression"),
     ) -> None:
         """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
         from pintsize.curate.quality import read_label_file, train_quality_model
@@ -74,13 +76,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def quality_annotate(
         corpus: Path = typer.Argument(..., help="documents to sample: a corpus artifact, JSONL/Parquet/text files or a directory"),
         out: Path = typer.Argument(..., help="the annotation artifact to write (labels.jsonl, cache.jsonl)"),
-        judge: str = typer.Option(..., "--judge", help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
+        judge: str = cli_options.url(..., "--judge", help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
         model: str = typer.Option(..., "--model", help="the judge's model name"),
-        sample: int = typer.Option(500, min=1, help="documents to rate (the same ones on every rerun)"),
-        concurrency: int = typer.Option(4, min=1, max=256, help="requests in flight at once"),
-        max_retries: int = typer.Option(4, min=0, help="retries per document (with exponential backoff)"),
-        timeout: float = typer.Option(120.0, min=0.1, help="seconds per request"),
-        max_chars: int = typer.Option(3000, min=100, help="characters of each document shown to the judge"),
+        sample: int = cli_options.count(500, help="documents to rate (the same ones on every rerun)"),
+        concurrency: int = cli_options.count(4, max=256, help="requests in flight at once"),
+        max_retries: int = cli_options.count(4, min=0, max=100, help="retries per document (with exponential backoff)"),
+        timeout: float = cli_options.real(120.0, at_least=0.1, help="seconds per request"),
+        max_chars: int = cli_options.count(3000, min=100, help="characters of each document shown to the judge"),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key, if any"),
     ) -> None:
         """Rate a sample of documents 0-5 for educational value with an LLM judge (FineWeb-Edu);
