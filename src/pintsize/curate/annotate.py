@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pintsize.artifacts import ArtifactWriter, atomic_write_text
-from pintsize.errors import PintsizeError
+from pintsize.errors import DataError, PintsizeError
 
 CACHE_FILE, LABELS_FILE = "cache.jsonl", "labels.jsonl"
 KEEP_SCORE = 3  # FineWeb-Edu keeps documents its judge rates 3 or more
@@ -170,6 +170,8 @@ def sample_documents(corpus: Path, n: int, max_chars: int) -> list[str]:
     from pintsize.curate.training_texts import load_texts
 
     texts = {text_sha256(t[:max_chars]): t[:max_chars] for t in load_texts(corpus) if t.strip()}
+    if not texts:
+        raise DataError(f"{corpus}: no documents to rate")
     return [texts[k] for k in sorted(texts)[:n]]
 
 
