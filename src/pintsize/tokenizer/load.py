@@ -46,11 +46,11 @@ def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
     root = tokenizer_dir(path)
-    read_backend(root)  # a damaged tokenizer.json is named here, not deep inside transformers
-    _special_token_names(root)
     try:
         return AutoTokenizer.from_pretrained(str(root))
-    except (ValueError, OSError, TypeError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a file it cannot parse
+        read_backend(root)  # which file is damaged, in one line: tokenizer.json,
+        _special_token_names(root)  # or a JSON file beside it
         raise PintsizeError(f"{root}: transformers could not load this tokenizer ({_first_line(e)})") from None
 
 
