@@ -410,7 +410,6 @@ TASK = file_kind("task", ".yaml", _text("task.yaml", "[not yaml: {"), extra=(
     Bad("bad_output_type", _task(output_type="multiple_choyce")),
     Bad("gold_index_out_of_range", _task(doc_to_target='"{{gold + 5}}"')),
 ))
-TASKS_IN_RECIPE = Kind(bad=tuple(b for b in TASK.bad if b.name not in ("symlink_loop",)))
 
 
 def _out(name: str) -> Kind:
