@@ -19,6 +19,9 @@ from pintsize.recipe import parse_recipe
         ({"pretrain": {"optimizer": {"lr": float("inf")}}}, r"\[pretrain\]\.optimizer\.lr: Input should be a finite number"),
         ({"sft": {"optimizer": {"lr": float("nan")}}}, r"\[sft\]\.optimizer\.lr: Input should be a finite number"),
         ({"pretrain": {"max_steps": 99999999999999999999}}, r"at most 10,000,000,000 steps"),
+        ({"pretrain": {"seq_len": 256, "global_batch_tokens": 2048, "optimizer": {"lr": 1e-4, "min_lr": 1e-3}}},
+         r"r.toml: \[pretrain\]\.optimizer: min_lr \(0\.001\) is larger than lr \(0\.0001\): the schedule decays"),
+        ({"sft": {"optimizer": {"lr": 1e-5}}}, r"\[sft\]\.optimizer: min_lr \(4e-05, its default\) is larger than lr \(1e-05\)"),
     ],
 )
 def test_rules_are_checked_at_validation(recipe, message):

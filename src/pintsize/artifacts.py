@@ -141,9 +141,12 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     if not manifest.is_file():
         raise PintsizeError(f"{path}: not an artifact (no {MANIFEST})")
     try:
-        return json.loads(manifest.read_text())
-    except json.JSONDecodeError as e:
-        raise PintsizeError(f"{manifest}: broken manifest ({e})") from e
+        data = json.loads(manifest.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PintsizeError(f"{manifest}: broken manifest ({e})") from None
+    if not isinstance(data, dict):
+        raise PintsizeError(f"{manifest}: broken manifest (a JSON {type(data).__name__}, not an object)")
+    return data
 
 
 def is_up_to_date(out: str | os.PathLike, stage: str, config: Any, inputs: Mapping[str, str | os.PathLike]) -> bool:

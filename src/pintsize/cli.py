@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from pintsize import __version__
 from pintsize.cli_help import tidy as tidy_help
-from pintsize.errors import PintsizeError, Reported
+from pintsize.errors import PintsizeError, Reported, file_error_message
 
 app = typer.Typer(
     name="pintsize",
@@ -82,12 +82,21 @@ def _root(
 INTERRUPTED = 130  # what Typer exits with on Ctrl-C (KeyboardInterrupt), without a word
 
 
+def _fail(message: str) -> None:
+    # soft_wrap: the message stays one line (rich would cut it at 80 columns off a terminal)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
     try:
         app()
     except PintsizeError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-        sys.exit(2)
+        _fail(str(e))
+    except OSError as e:  # a path the user gave that cannot be read or written: named, not a traceback
+        if (message := file_error_message(e)) is None:
+            raise
+        _fail(message)
     except SystemExit as e:
         if e.code == INTERRUPTED and not isinstance(e, Reported):
             Console(stderr=True).print(

@@ -13,10 +13,14 @@ from pintsize.errors import DataError
 def read_json_objects(path: str | Path, required: Mapping[str, type] = {}) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line; `required` fields must have the given types."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # an undecodable byte, kept as a lone surrogate by surrogateescape
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (a binary file?)") from None
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:

@@ -98,7 +98,11 @@ def load_recipe(path: str | Path) -> Recipe:
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not a TOML text file (invalid UTF-8 at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: invalid TOML: {e}") from None
+    if not data:  # an empty file (cut to nothing?) would silently run every default
+        raise RecipeError(f"{path}: the recipe is empty (no sections or keys)")
     return parse_recipe(data, str(path))

@@ -39,6 +39,7 @@ def test_jsonl_bad_lines_are_quarantined_with_reason_and_line(tmp_path):
         json.dumps({"text": 42}).encode(),  # line 8
         json.dumps({"text": "x" * 2_000}).encode(),  # line 9: over max_doc_bytes below
         json.dumps({"text": good[1]["text"]}).encode(),  # line 10
+        json.dumps({"text": None}).encode(),  # line 11: there, but null
     ]
     (tmp_path / "raw.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     config = DataConfig(sources=[SourceConfig(name="web", path=str(tmp_path / "raw.jsonl"))], max_doc_bytes=1_500)
@@ -51,6 +52,7 @@ def test_jsonl_bad_lines_are_quarantined_with_reason_and_line(tmp_path):
         "web/raw.jsonl:7": "not_an_object",
         "web/raw.jsonl:8": "text_not_a_string",
         "web/raw.jsonl:9": "too_large",
+        "web/raw.jsonl:11": "text_not_a_string",
     }
     docs = [i for i in items if not isinstance(i, Removed)]
     assert [d.id for d in docs] == ["web/raw.jsonl:1", "web/raw.jsonl:10"]
@@ -89,7 +91,7 @@ def test_glob_sources_and_parquet_rows(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     config = DataConfig(sources=[SourceConfig(name="p", path=str(tmp_path / "*.parquet"), format="parquet")], shard_mb=0.001)
     items = _read_all(config)
-    assert _reasons(items) == {"p/broken.parquet": "unreadable_file", "p/part-0.parquet#3": "missing_text_field", "p/part-0.parquet#4": "empty"}
+    assert _reasons(items) == {"p/broken.parquet": "unreadable_file", "p/part-0.parquet#3": "text_not_a_string", "p/part-0.parquet#4": "empty"}
     docs = [i for i in items if not isinstance(i, Removed)]
     assert [d.text for d in docs] == texts[:3] and docs[2].metadata["meta"] == {"url": "u2"}
 

@@ -82,6 +82,29 @@ def test_unknown_tasks_stop_the_command_before_the_model_loads(tmp_path, user_ta
         harness.check_tasks(["my_yes_no"], include_paths=[tmp_path / "nowhere"])
 
 
+@pytest.mark.parametrize("given,why", [
+    ("{tmp}/tasks/nowhere", "no such task file"),  # a path without the .yaml of a task file
+    ("./nowhere.json", "no such task file"),
+    ("{tmp}", "a folder: pass it with --include-path"),
+])
+def test_a_task_path_that_is_no_task_is_reported_without_indexing_lm_evals_tasks(tmp_path, monkeypatch, given, why):
+    """A name that can only be a path is not looked for among lm-eval's ~15k built-in tasks (an
+    index that took 31 s to build before the answer came)."""
+    import lm_eval.tasks
+
+    real = lm_eval.tasks.TaskManager
+
+    def no_builtin_index(*args, include_defaults=True, **kwargs):
+        assert not include_defaults, "lm-eval's built-in task index was built"
+        return real(*args, include_defaults=include_defaults, **kwargs)
+
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager", no_builtin_index)
+    name = given.format(tmp=tmp_path)
+    result = runner.invoke(app, ["eval", "harness", str(tmp_path / "no-model"), "-t", name])
+    assert isinstance(result.exception, PintsizeError), result.output
+    assert str(result.exception).startswith(f"unknown lm-eval task '{name}' ({why}")
+
+
 def test_the_shipped_slice_runs_without_an_eval_data_folder(bpe_model_dir, ours, tmp_path, monkeypatch):
     monkeypatch.delenv("PINTSIZE_EVAL_DATA", raising=False)
     monkeypatch.setattr(harness, "find_eval_data", lambda explicit=None: None)  # a fresh clone: no shared/eval

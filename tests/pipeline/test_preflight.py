@@ -95,12 +95,56 @@ def test_user_task_files_and_include_paths_are_checked(tmp_path):
         f"unknown lm-eval task '{tmp_path}/mine.yaml' (no such task file); looked in pintsize's tasks, include path {tmp_path}, "
         "lm-eval's built-in tasks; presets: leaderboard-v1, local; local tasks: " + ", ".join(local_task_names())
     ]
-    (tmp_path / "mine.yaml").write_text("task: mine\ndataset_path: json\n")
+    _task(tmp_path / "mine.yaml", _items(tmp_path))
     missing = tmp_path / "no-folder"
     assert preflight(parse_recipe({"eval": {"harness_tasks": [str(tmp_path / "mine.yaml")]}}), {"eval"}, []) == []
     assert preflight(parse_recipe({"eval": {"harness_tasks": ["mine"], "harness_include_paths": [str(missing)]}}), {"eval"}, []) == [
         f"{missing}: include path is not a folder (--include-path / harness_include_paths)"
     ]
+
+
+def _items(root: Path, text: str | None = None) -> Path:
+    path = root / "items.jsonl"
+    path.write_text(text if text is not None else '{"question": "Is water wet?", "gold": 0}\n{"question": "Is fire cold?", "gold": 1}\n')
+    return path
+
+
+def _task(path: Path, data: Path, name: str = "mine", **fields) -> Path:
+    """A two-choice lm-eval task on a local JSONL file; `fields` replace its template fields."""
+    f = {"output_type": "multiple_choice", "doc_to_text": '"Q: {{question}}\\nA:"', "doc_to_target": '"{{gold}}"'} | fields
+    path.write_text(
+        f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\noutput_type: {f['output_type']}\n"
+        f"test_split: test\ndoc_to_text: {f['doc_to_text']}\ndoc_to_target: {f['doc_to_target']}\n"
+        'doc_to_choice: [" yes", " no"]\nmetric_list:\n  - metric: acc\n'
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "broken,why",
+    [
+        (lambda d: _task(d / "t.yaml", d / "missing.jsonl"), "its data file is missing"),
+        (lambda d: _task(d / "t.yaml", _items(d, "this is not JSON\n")), "its data could not be read"),
+        (lambda d: _task(d / "t.yaml", _items(d), doc_to_text='"Q: {{questoin}}"'), "a template names a field its documents do not have ('questoin' is undefined)"),
+        (lambda d: _task(d / "t.yaml", _items(d), output_type="multiple_choyce"), "Got invalid output_type 'multiple_choyce'"),
+        (lambda d: _task(d / "t.yaml", _items(d), doc_to_target='"{{gold + 5}}"'), "the gold index (doc_to_target) of its first document is outside its choices"),
+        (lambda d: _task(d / "t.yaml", _items(d, '{"question": "a", "gold": 0}\n{"question": "b", "gold": 7}\n')), "document 1: gold index 7 is outside its 2 choices"),
+    ],
+    ids=["data-file-missing", "data-not-json", "unknown-template-field", "bad-output-type", "gold-out-of-range", "later-gold-out-of-range"],
+)
+def test_a_broken_user_task_stops_run_dry_run_before_any_training(tmp_path, monkeypatch, broken, why):
+    """`run --dry-run` (and so `run`'s preflight) loads each user task's documents and renders them."""
+    from typer.testing import CliRunner
+
+    from pintsize.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    task = broken(tmp_path)
+    (tmp_path / "recipe.toml").write_text(f'[run]\nname = "t"\n[eval]\nharness_tasks = ["{task}"]\n')
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "recipe.toml"), "--dry-run"])
+    assert isinstance(result.exception, PintsizeError), result.output
+    assert f"lm-eval task '{task}': {why}" in str(result.exception)
+    assert not (tmp_path / "runs" / "t" / "tokenizer").exists()
 
 
 def test_ablate_checks_its_eval_data_before_the_first_training(tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def test_queue_export_and_stats(tmp_path, corpus):
     "args, message",
     [
         (["queue", "{corpus}", "--strategy", "best"], "'best' is not one of"),
-        (["queue", "{corpus}", "--double-fraction", "2"], "'--double-fraction': Input should be less than or equal to"),
+        (["queue", "{corpus}", "--double-fraction", "2"], "'--double-fraction': 2 must be at most 1"),
         (["export", "{tmp}/x.jsonl", "--mode", "some"], "'some' is not one of"),
     ],
 )

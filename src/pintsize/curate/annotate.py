@@ -24,6 +24,7 @@ from pintsize.curate.judge import (  # noqa: F401  (KEEP_SCORE, parse_score: par
     parse_score,
 )
 from pintsize.curate.judging import CACHE_FILE, JudgeCache, ask_all, cache_key, check_labelled, read_cache, text_sha256
+from pintsize.errors import DataError
 
 LABELS_FILE = "labels.jsonl"
 MIN_LABELLED = 0.5  # the default share of the sample that must get a score
@@ -36,6 +37,8 @@ def sample_documents(corpus: Path, n: int, max_chars: int) -> list[str]:
     from pintsize.curate.training_texts import load_texts
 
     texts = {text_sha256(t[:max_chars]): t[:max_chars] for t in load_texts(corpus) if t.strip()}
+    if not texts:
+        raise DataError(f"{corpus}: no documents to rate")
     return [texts[k] for k in sorted(texts)[:n]]
 
 

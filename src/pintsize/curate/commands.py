@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pintsize import cli_options
+
 console = Console()
 
 
@@ -25,7 +27,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         executor: ExecutorName = typer.Option(ExecutorName.local, help="local (processes on this machine) or ray"),
         address: str = typer.Option(None, help="with --executor ray: the address of a Ray cluster (default: start Ray locally)"),
         out: Path = typer.Option(None, help="the corpus artifact directory (default: runs/<name>/curate)"),
-        workers: int = typer.Option(None, min=1, help="parallel tasks (default: all cores)"),
+        workers: int = cli_options.count(None, max=cli_options.MAX_WORKERS, help="parallel tasks (default: all cores)"),
     ) -> None:
         """Curate raw text into a corpus: normalize, language ID, heuristic filters, dedup, PII,
         decontamination, quality, mixture. A killed run resumes where it stopped."""
@@ -48,9 +50,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         neg: list[str] = typer.Option([], "--neg", help="documents that are not textbook-like (same forms), e.g. --neg '/usr/share/doc/*/copyright'"),
         labels: list[str] = typer.Option([], "--labels", help='JSONL label records {"text", "label": 1|0} (the review export): human labels, first in precedence'),
         llm_labels: list[str] = typer.Option([], "--llm-labels", help="labels.jsonl of `pintsize quality annotate`: below human labels, above --pos/--neg"),
-        test_fraction: float = typer.Option(0.2, min=0.05, max=0.5, help="share held out to measure accuracy and AUC"),
-        seed: int = typer.Option(0, help="seed of the held-out split"),
-        c: float = typer.Option(4.0, "--c", min=1e-6, help="inverse regularization strength of the logistic regression"),
+        test_fraction: float = cli_options.real(0.2, at_least=0.05, at_most=0.5, help="share held out to measure accuracy and AUC"),
+        seed: int = cli_options.seed(0, help="seed of the held-out split"),
+        c: float = cli_options.real(4.0, "--c", at_least=1e-6, help="inverse regularization strength of the logistic regression"),
     ) -> None:
         """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
         from pintsize.curate.label_files import llm_labels_warning, read_labels
@@ -81,19 +83,19 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def quality_annotate(
         corpus: Path = typer.Argument(..., help="documents to sample: a corpus artifact, JSONL/Parquet/text files or a directory"),
         out: Path = typer.Argument(..., help="the annotation artifact to write (labels.jsonl, cache.jsonl)"),
-        judge: str = typer.Option(..., "--judge", help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
+        judge: str = cli_options.url(..., "--judge", help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
         model: str = typer.Option(..., "--model", help="the judge's model name"),
-        sample: int = typer.Option(500, min=1, help="documents to rate (the same ones on every rerun)"),
-        concurrency: int = typer.Option(4, min=1, max=256, help="requests in flight at once"),
-        max_retries: int = typer.Option(4, min=0, help="retries per document after a failed request (with exponential backoff)"),
-        timeout: float = typer.Option(120.0, min=0.1, help="seconds per request"),
-        max_chars: int = typer.Option(3000, min=100, help="characters of each document shown to the judge"),
+        sample: int = cli_options.count(500, help="documents to rate (the same ones on every rerun)"),
+        concurrency: int = cli_options.count(4, max=256, help="requests in flight at once"),
+        max_retries: int = cli_options.count(4, min=0, max=100, help="retries per document after a failed request (with exponential backoff)"),
+        timeout: float = cli_options.real(120.0, at_least=0.1, help="seconds per request"),
+        max_chars: int = cli_options.count(3000, min=100, help="characters of each document shown to the judge"),
         scoring: str = typer.Option(
             "auto", help="auto: the expected score from the judge's logprobs over 0-5 when the endpoint gives them, "
             "else parse 'Educational score: N' from its reply; or logprobs / text only"
         ),
-        min_labelled: float = typer.Option(
-            0.5, min=0.0, max=1.0, help="fail (no finished artifact; answers stay cached) when fewer of the sampled documents get a score"
+        min_labelled: float = cli_options.real(
+            0.5, at_least=0.0, at_most=1.0, help="fail (no finished artifact; answers stay cached) when fewer of the sampled documents get a score"
         ),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the API key, if any"),
     ) -> None:
@@ -123,7 +125,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def quality_label(
         source: Path = typer.Argument(..., help="a recipe (its curation's documents) or a curate artifact"),
         out: Path = typer.Argument(..., help="the quality model to write; a recipe uses it with model = OUT in its data.quality section"),
-        judge: str = typer.Option(None, "--judge", help="labels from an LLM judge: base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
+        judge: str = cli_options.url(None, "--judge", help="labels from an LLM judge: base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"),
         model: str = typer.Option(None, "--model", help="the judge's model name"),
         review_db: Path = typer.Option(
             None, "--review-db", help="labels from the review app instead: each round's documents are queued in this database; "
@@ -131,20 +133,20 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         ),
         labels: list[Path] = typer.Option([], "--labels", help="labels you already have for this corpus (a review export, an annotation's labels.jsonl); repeatable"),
         quality_model: str = typer.Option(None, "--quality-model", help="the model to start from (default: the one the recipe or curation uses)"),
-        rounds: int = typer.Option(3, min=1, help="rounds of label, retrain"),
-        per_round: int = typer.Option(40, min=1, help="documents labelled per round for training, nearest the current model's threshold in each source"),
-        heldout: int = typer.Option(100, min=4, help="documents labelled first, a stratified random sample never trained on: precision and recall are measured on them"),
-        seed: int = typer.Option(0, help="seed of the samples"),
+        rounds: int = cli_options.count(3, max=1000, help="rounds of label, retrain"),
+        per_round: int = cli_options.count(40, help="documents labelled per round for training, nearest the current model's threshold in each source"),
+        heldout: int = cli_options.count(100, min=4, help="documents labelled first, a stratified random sample never trained on: precision and recall are measured on them"),
+        seed: int = cli_options.seed(0, help="seed of the samples"),
         keep_seeds: bool = typer.Option(False, "--keep-seeds", help="retrain on the start model's seed files too, not on the labels alone (measured worse: benchmarks/RESULTS.md)"),
-        pool: int = typer.Option(20_000, min=10, help="a larger corpus is sampled to this many documents first"),
-        concurrency: int = typer.Option(4, min=1, max=256, help="judge requests in flight at once"),
-        max_retries: int = typer.Option(4, min=0, help="retries per document after a failed request"),
-        timeout: float = typer.Option(120.0, min=0.1, help="seconds per judge request"),
-        max_chars: int = typer.Option(3000, min=100, help="characters of each document shown to the judge"),
+        pool: int = cli_options.count(20_000, min=10, help="a larger corpus is sampled to this many documents first"),
+        concurrency: int = cli_options.count(4, max=256, help="judge requests in flight at once"),
+        max_retries: int = cli_options.count(4, min=0, max=100, help="retries per document after a failed request"),
+        timeout: float = cli_options.real(120.0, at_least=0.1, help="seconds per judge request"),
+        max_chars: int = cli_options.count(3000, min=100, help="characters of each document shown to the judge"),
         scoring: str = typer.Option("auto", help="auto (the judge's logprobs over 0-5 when offered, else its parsed reply), logprobs or text"),
-        min_labelled: float = typer.Option(0.5, min=0.0, max=1.0, help="fail when the judge scores fewer of a batch of documents"),
+        min_labelled: float = cli_options.real(0.5, at_least=0.0, at_most=1.0, help="fail when the judge scores fewer of a batch of documents"),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the judge's API key, if any"),
-        workers: int = typer.Option(None, min=1, help="parallel curation tasks, when a recipe's documents must be curated first"),
+        workers: int = cli_options.count(None, max=cli_options.MAX_WORKERS, help="parallel curation tasks, when a recipe's documents must be curated first"),
     ) -> None:
         """Label documents of the corpus being curated (an LLM judge or the review app), retrain the
         quality model on them, repeat; precision, recall and the threshold are measured on held-out

@@ -152,7 +152,10 @@ def read_label_file(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: labels file not found")
-    return [check_label_record(rec, f"{path}:{lineno}") for lineno, rec in read_json_objects(path)]
+    records = [check_label_record(rec, f"{path}:{lineno}") for lineno, rec in read_json_objects(path)]
+    if not records:
+        raise DataError(f"{path}: no label records (an empty file)")
+    return records
 
 
 def check_label_record(rec: object, where: str) -> dict:

@@ -74,9 +74,9 @@ def _from_record(record: object, doc_id: str, source: SourceConfig, where: dict,
     if not isinstance(record, dict):
         return _quarantine(doc_id, source, json.dumps(record, default=str)[:KEEP_CHARS], "not_an_object", where)
     meta = {k: v for k, v in record.items() if k != source.text_field}
-    text = record.get(source.text_field)
-    if text is None:
+    if source.text_field not in record:
         return _quarantine(doc_id, source, "", "missing_text_field", {**meta, **where, "field": source.text_field})
+    text = record[source.text_field]  # a null is there, and not a string: text_not_a_string below
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -84,7 +84,7 @@ def _from_record(record: object, doc_id: str, source: SourceConfig, where: dict,
             return _quarantine(doc_id, source, text.decode("utf-8", "replace"), "invalid_utf8", {**where, "error": str(e)})
     if not isinstance(text, str):
         return _quarantine(
-            doc_id, source, str(text)[:KEEP_CHARS], "text_not_a_string", {**where, "field": source.text_field}
+            doc_id, source, "" if text is None else str(text)[:KEEP_CHARS], "text_not_a_string", {**where, "field": source.text_field}
         )
     if not text.strip():
         return _quarantine(doc_id, source, text, "empty", {**meta, **where})

@@ -35,7 +35,10 @@ def score_corpus(model_dir: Path, corpus: Path, out: Path) -> dict:
     all_scores = []
     with ArtifactWriter(Path(out), "quality_score", {"model": str(model_dir)}, inputs={"model": model_dir, "corpus": corpus}) as art:
         for part in parts:
-            table = pq.read_table(part)
+            try:
+                table = pq.read_table(part)
+            except (pa.ArrowException, OSError) as e:
+                raise DataError(f"{part}: not a readable Parquet file ({e})") from None
             if "text" not in table.column_names:
                 raise DataError(f"{part}: no `text` column")
             texts = table.column("text").to_pylist()

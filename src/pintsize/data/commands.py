@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pintsize import cli_options
+
 console = Console()
 
 
@@ -17,10 +19,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         corpus: Path = typer.Argument(..., help="a corpus artifact, or Parquet/JSONL files or folders with 'text' (and 'source')"),
         out: Path = typer.Argument(..., help="output shards directory"),
         tokenizer: Path = typer.Option(..., "--tokenizer", help="a tokenizer artifact (or a model artifact with tokenizer/)"),
-        val_fraction: float = typer.Option(None, help="share of documents held out for validation (default 0.01)"),
-        seed: int = typer.Option(None, help="seed of the global shuffle (default 1234)"),
-        shard_tokens: int = typer.Option(None, help="tokens per shard file (default 100,000,000)"),
-        workers: int = typer.Option(None, help="tokenizer threads (default: all cores)"),
+        val_fraction: float = cli_options.real(None, at_least=0, below=1, help="share of documents held out for validation (default 0.01)"),
+        seed: int = cli_options.seed(None, help="seed of the global shuffle (default 1234)"),
+        shard_tokens: int = cli_options.count(None, help="tokens per shard file (default 100,000,000)"),
+        workers: int = cli_options.count(None, max=cli_options.MAX_WORKERS, help="tokenizer threads (default: all cores)"),
     ) -> None:
         """Tokenize a corpus into shuffled token shards for pretraining.
 

@@ -175,7 +175,7 @@ def validation_size(n_docs: int, fraction: float) -> int:
 def _concat_units(markers: list[dict], names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All documents in corpus order: lengths, global source ids, and [D, 2] (unit, offset) of each."""
     ids = {s: i for i, s in enumerate(names)}
-    lengths, sources, locate = [], [], []
+    lengths, sources, locate = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros((0, 2), np.int64)]  # no units: none
     for unit, m in enumerate(markers):
         n = np.array(m["lengths"], dtype=np.int64)
         lengths.append(n)

@@ -72,15 +72,24 @@ def read_corpus(path: str | Path, progress: Callable[[int], None] | None = None)
 
 
 def iter_texts(path: str | Path, max_docs_per_source: int | None = None) -> Iterator[tuple[str, str]]:
-    """(text, source) of the good, non-empty records; at most `max_docs_per_source` from each source."""
+    """(text, source) of the good, non-empty records; at most `max_docs_per_source` from each source.
+    A corpus with none (empty, or every record broken) is a DataError: there is nothing to learn from."""
     seen: dict[str, int] = {}
+    broken, empty = [], 0
     for rec in read_corpus(path):
-        if isinstance(rec, Broken) or rec.empty:
+        if isinstance(rec, Broken):
+            broken.append(rec)
+            continue
+        if rec.empty:
+            empty += 1
             continue
         n = seen.get(rec.source, 0)
         if max_docs_per_source is None or n < max_docs_per_source:
             seen[rec.source] = n + 1
             yield rec.text, rec.source
+    if not seen:
+        first = f"; first: {broken[0].where}: {broken[0].reason}" if broken else ""
+        raise DataError(f"{path}: no usable documents ({len(broken)} broken and {empty} empty records){first}")
 
 
 def total_bytes(path: str | Path) -> int:

@@ -125,9 +125,13 @@ def read_meta(shards_dir: str | Path) -> dict:
     path = Path(shards_dir) / META
     if not path.is_file():
         raise DataError(f"{shards_dir}: not a shards directory (no {META}); make one with `pintsize pack`")
-    meta = json.loads(path.read_text())
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{path}: unknown shard format {meta.get('format')!r} (expected {FORMAT})")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e}); a damaged shards directory: pack it again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DataError(f"{path}: unknown shard format {found!r} (expected {FORMAT})")
     return meta
 
 

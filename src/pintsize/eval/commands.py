@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pintsize import cli_options
+
 from pintsize.serve.commands import DEVICE_OPT, MODEL_ARG  # one wording for every command that loads a model
 
 console = Console()
@@ -57,10 +59,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def perplexity_cmd(
         model: Path = MODEL_ARG,
         data: Path = typer.Argument(..., help="held-out text: a corpus artifact, .jsonl/.parquet/text files or a folder of them, or pack shards (val split)"),
-        max_documents: int = typer.Option(None, help="evaluate at most this many documents"),
-        seq_len: int = typer.Option(None, help="window length in tokens (default: the model's context)"),
-        stride: int = typer.Option(None, help="new tokens scored per window (default: the window length)"),
-        batch_size: int = typer.Option(8, help="windows per forward pass"),
+        max_documents: int = cli_options.count(None, help="evaluate at most this many documents"),
+        seq_len: int = cli_options.count(None, help="window length in tokens (default: the model's context)"),
+        stride: int = cli_options.count(None, help="new tokens scored per window (default: the window length)"),
+        batch_size: int = cli_options.count(8, max=cli_options.MAX_BATCH, help="windows per forward pass"),
         device: str = DEVICE_OPT,
         out: Path = OUT_OPT,
     ) -> None:
@@ -104,9 +106,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         include_paths: list[Path] = typer.Option(
             None, "--include-path", help="a folder of your own lm-eval task YAMLs (repeatable); its tasks are then known by name"
         ),
-        limit: int = typer.Option(None, help="examples per task (for quick runs)"),
-        num_fewshot: int = typer.Option(None, help="override every task's number of few-shot examples"),
-        batch_size: int = typer.Option(8, help="requests per forward pass"),
+        limit: int = cli_options.count(None, help="examples per task (for quick runs)"),
+        num_fewshot: int = cli_options.count(None, min=0, max=1000, help="override every task's number of few-shot examples"),
+        batch_size: int = cli_options.count(8, max=cli_options.MAX_BATCH, help="requests per forward pass"),
         data_dir: Path = typer.Option(None, help="the local eval data folder (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
         chat_template: bool = typer.Option(False, "--chat-template", help="wrap prompts in the model's chat template"),
         bootstrap_iters: int = typer.Option(
@@ -146,15 +148,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @ev.command("mtbench")
     def mtbench_cmd(
         model: Path = MODEL_ARG,
-        judge_url: str = typer.Option(..., help="the judge's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
+        judge_url: str = cli_options.url(..., help="the judge's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"),
         judge_model: str = typer.Option(..., help="the judge model's name at that endpoint"),
         judge_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the judge's API key (unset: no key)"),
-        judge_max_tokens: int = typer.Option(2048, help="the most tokens the judge may write per judgment"),
+        judge_max_tokens: int = cli_options.count(2048, help="the most tokens the judge may write per judgment"),
         out: Path = typer.Option(..., "--out", help="folder for answers.jsonl, judgments.jsonl and results.json (a rerun resumes)"),
         data_dir: Path = typer.Option(None, help="the eval data folder holding mt_bench/ (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
-        max_new_tokens: int = typer.Option(1024, help="the most tokens per answer"),
-        parallel: int = typer.Option(4, help="judge requests in flight at once"),
-        limit: int = typer.Option(None, help="answer only the first N questions"),
+        max_new_tokens: int = cli_options.count(1024, help="the most tokens per answer"),
+        parallel: int = cli_options.count(4, max=cli_options.MAX_WORKERS, help="judge requests in flight at once"),
+        limit: int = cli_options.count(None, help="answer only the first N questions"),
         retry_unscored: bool = typer.Option(False, "--retry-unscored", help="ask the judge again where it gave no rating"),
         min_scored: float = typer.Option(
             0.5, min=0.0, max=1.0, help="fail (exit 2) when a smaller share of the judgments has a rating"
@@ -198,8 +200,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def passkey_cmd(
         model: Path = MODEL_ARG,
         lengths: list[str] = typer.Option(None, "--length", "-l", help="prompt lengths in tokens, repeatable or comma-separated (default: 2K, 4K, ... up to the context)"),
-        trials: int = typer.Option(5, help="trials per length, the key at evenly spread depths"),
-        seed: int = typer.Option(0, help="seed for the pass keys"),
+        trials: int = cli_options.count(5, help="trials per length, the key at evenly spread depths"),
+        seed: int = cli_options.seed(0, help="seed for the pass keys"),
         device: str = DEVICE_OPT,
         out: Path = OUT_OPT,
     ) -> None:
@@ -207,11 +209,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from pintsize.eval.passkey import default_lengths, run_passkey
         from pintsize.serve.generate import Generator
 
-        gen = Generator.load(model, device=device)
         try:
-            sizes = [int(v) for v in _split_list(lengths)] or default_lengths(gen.context_length)
+            sizes = [int(v) for v in _split_list(lengths)]
         except ValueError:
-            raise typer.BadParameter(f"--length takes whole numbers of tokens (got {lengths})") from None
+            sizes = [0]
+        if not all(0 < n <= cli_options.MAX_COUNT for n in sizes):
+            raise typer.BadParameter(f"takes whole numbers of tokens above 0 (got {', '.join(lengths)})", param_hint="'--length'")
+        gen = Generator.load(model, device=device)
+        sizes = sizes or default_lengths(gen.context_length)
         with _progress() as bar:
             task = bar.add_task("passkey trials", total=len(sizes) * trials)
             results = run_passkey(gen, sizes, trials, seed, progress=lambda: bar.advance(task))

@@ -139,6 +139,29 @@ def render_local_tasks(data_dir: Path | None, dest: Path) -> Path:
     return dest
 
 
+DATA_SUFFIXES = (".json", ".jsonl", ".txt", ".csv", ".py", ".toml")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A task name that can only be a path (lm-eval's names have no slash and no file suffix)."""
+    return "/" in name or os.sep in name or name.endswith(DATA_SUFFIXES) or Path(name).exists()
+
+
+def _path_problem(name: str) -> str | None:
+    """Why a task given as a path is not a task: answered at once, before lm-eval's index of its
+    built-in tasks is built (about 30 s) to look for it as a name."""
+    if is_task_file(name):
+        return _task_file_problem(name)
+    if not _looks_like_path(name):
+        return None
+    path = Path(name)
+    if path.is_dir():
+        return f"'{name}' (a folder: pass it with --include-path / harness_include_paths, and its tasks by name)"
+    if path.exists():
+        return f"'{name}' (not a task YAML: a task given by path is a .yaml file)"
+    return f"'{name}' (no such task file)"
+
+
 def _task_file_problem(name: str) -> str | None:
     """Why lm-eval could not load a task YAML given by path, or None."""
     from lm_eval.tasks._index import TaskIndex
@@ -175,24 +198,96 @@ def resolve_tasks(plan: list[tuple[str, int | None]], data_dir: Path | None, wor
             )
         for t in uses_local:
             check_local_data(t, data_dir)
+    where = ["pintsize's tasks", *(f"include path {p}" for p in includes), "lm-eval's built-in tasks"]
+
+    def unknown(problems: list[str]) -> PintsizeError:
+        return PintsizeError(
+            f"unknown lm-eval task {', '.join(problems)}; looked in {', '.join(where)}; "
+            f"presets: {', '.join(PRESETS)}; local tasks: {', '.join(sorted(local))}"
+        )
+
+    if problems := [p for t in wanted if (p := _path_problem(t))]:
+        raise unknown(problems)
     paths = [str(render_local_tasks(data_dir, workdir)), *map(str, includes)]
     names = [t for t in wanted if not is_task_file(t)]
     manager = TaskManager(include_path=paths, include_defaults=False)
     if any(t not in manager.all_tasks for t in names):
         manager = TaskManager(include_path=paths, include_defaults=True)
     known = set(manager.all_tasks)
-    problems = [p for t in wanted if is_task_file(t) and (p := _task_file_problem(t))]
+    problems = []
     for t in names:
         if t not in known:
             close = difflib.get_close_matches(t, known | set(PRESETS), n=3)
             problems.append(f"'{t}'" + (f" (did you mean {', '.join(close)}?)" if close else ""))
     if problems:
-        where = ["pintsize's tasks", *(f"include path {p}" for p in includes), "lm-eval's built-in tasks"]
-        raise PintsizeError(
-            f"unknown lm-eval task {', '.join(problems)}; looked in {', '.join(where)}; "
-            f"presets: {', '.join(PRESETS)}; local tasks: {', '.join(sorted(local))}"
-        )
+        raise unknown(problems)
+    check_user_tasks(manager, [t for t in wanted if is_task_file(t) or _in_include_path(manager, t, includes)])
     return manager
+
+
+def _in_include_path(manager, name: str, includes: list[Path]) -> bool:
+    entry = manager.task_index.get(name)
+    path = getattr(entry, "yaml_path", None)
+    return path is not None and any(inc.resolve() in Path(path).resolve().parents for inc in includes)
+
+
+CHECKED_DOCS = 10_000  # documents of a user task rendered before a run (a few seconds at most)
+
+
+def check_user_tasks(manager, tasks: list[str]) -> None:
+    """The user's own tasks load their documents and render them as lm-eval will (prompt, target,
+    choices; a gold index inside the choices), so that a broken task stops `eval harness` before
+    the model loads and `run`'s preflight before any training, in one line that names it.
+    lm-eval's own tasks and pintsize's are left to lm-eval (their data is checked by schema)."""
+    for name in tasks:
+        try:
+            loaded = manager.load([name])["tasks"]
+        except Exception as e:  # noqa: BLE001 - a user's YAML and data can fail in lm-eval, datasets or jinja in many ways
+            raise PintsizeError(f"lm-eval task '{name}': {_load_problem(e)}") from None
+        for task in loaded.values():
+            problem = _render_problem(task)
+            if problem:
+                raise PintsizeError(f"lm-eval task '{name}': {problem}")
+
+
+def _load_problem(e: Exception) -> str:
+    """What stopped lm-eval from building a task, in words (its own exceptions name no file)."""
+    import traceback
+
+    import jinja2
+
+    if isinstance(e, jinja2.exceptions.UndefinedError):
+        return f"a template names a field its documents do not have ({e})"
+    if isinstance(e, FileNotFoundError):
+        return f"its data file is missing ({e})"
+    cause = e.__cause__ or e.__context__
+    if type(e).__name__ == "DatasetGenerationError":
+        return f"its data could not be read ({' '.join(str(cause or e).split())[:300]})"
+    if isinstance(e, IndexError) and "test_choice[" in (traceback.extract_tb(e.__traceback__)[-1].line or ""):
+        return "the gold index (doc_to_target) of its first document is outside its choices (doc_to_choice)"
+    if isinstance(e, IndexError):
+        return f"its test split has no documents, or a template indexes past a list ({e})"
+    said = " ".join(str(e).split())[:300]
+    return said if isinstance(e, ValueError) and said else f"{type(e).__name__}: {said}"  # lm-eval's own ValueErrors are sentences
+
+
+def _render_problem(task) -> str | None:
+    """The first document whose prompt, target or choices do not render, or whose gold index is
+    outside its choices; None when all of the first CHECKED_DOCS are fine."""
+    if not hasattr(task, "doc_to_text") or not hasattr(task, "eval_docs"):
+        return None
+    for i, doc in enumerate(task.eval_docs):
+        if i >= CHECKED_DOCS:
+            break
+        try:
+            task.doc_to_text(doc)
+            target = task.doc_to_target(doc)
+            choices = task.doc_to_choice(doc) if task.config.doc_to_choice is not None else None
+        except Exception as e:  # noqa: BLE001 - a template error (jinja) or a field of the wrong type
+            return f"document {i} does not render ({_load_problem(e)})"
+        if choices is not None and isinstance(target, int) and not 0 <= target < len(choices):
+            return f"document {i}: gold index {target} is outside its {len(choices)} choices"
+    return None
 
 
 @contextmanager

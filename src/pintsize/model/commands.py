@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from pintsize import cli_options
 
 console = Console()
 
@@ -29,7 +32,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @groups["model"].command("info")
     def model_info_cmd(
         name: str = typer.Argument(..., help="a named config: tiny, 0.12-pint, 1.5-pints-2k, 1.5-pints-16k"),
-        vocab_size: int = typer.Option(None, help="override the vocabulary size"),
+        vocab_size: int = cli_options.count(None, help="override the vocabulary size"),
         as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     ) -> None:
         """Parameter count, FLOPs per token and memory estimates for a model config."""
@@ -64,8 +67,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from pintsize.artifacts import lineage
+        from pintsize.artifacts import lineage, read_manifest
 
+        read_manifest(path)  # PATH itself must be an artifact: "not an artifact (no manifest.json)"
         t = Table(box=None, pad_edge=False)
         t.add_column("stage", no_wrap=True)
         t.add_column("path", overflow="fold")  # a long path folds; the status column stays whole
@@ -87,7 +91,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def export_hf_cmd(
         ckpt: Path = typer.Argument(..., help="a pintsize model directory, or a training stage's artifact holding one (runs/NAME/sft)"),
         out: Path = typer.Argument(..., help="output directory"),
-        dtype: str = typer.Option("float32", help="float32, bfloat16 or float16"),
+        dtype: Literal["float32", "bfloat16", "float16"] = typer.Option("float32", help="float32, bfloat16 or float16"),
     ) -> None:
         """Write a Hugging Face LlamaForCausalLM directory (plus tokenizer files when known)."""
         import torch
@@ -141,9 +145,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out: Path = typer.Argument(..., help="output model directory"),
         target: str = typer.Option(..., help="a parameter count (70M), a named config (tiny), or fields: n_layer=24,d_ff=768"),
         calibration: Path = typer.Option(..., help="a shards directory (train split) or a .jsonl/text corpus"),
-        calib_tokens: int = typer.Option(65536, help="calibration tokens to score importance on"),
-        seq_len: int = typer.Option(512, help="calibration sequence length"),
-        depth_score: str = typer.Option(
+        calib_tokens: int = cli_options.count(65536, help="calibration tokens to score importance on"),
+        seq_len: int = cli_options.count(512, help="calibration sequence length"),
+        depth_score: Literal["cosine", "loss"] = typer.Option(
             "cosine", help="which blocks go when n_layer shrinks: cosine (1 - cos(in, out), one pass) or loss "
             "(the loss increase when a block is dropped, one pass per block)"),
     ) -> None:

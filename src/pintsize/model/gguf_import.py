@@ -41,6 +41,7 @@ def resolve_gguf(path: str | Path) -> Path:
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
             raise CheckpointError(f"{path}: not a GGUF file (it does not start with the GGUF magic)")
+    _check_complete(path)
     return path
 
 
@@ -57,6 +58,27 @@ def _one_progress_bar():
     finally:
         if was_on:
             hf_logging.enable_progress_bar()
+
+
+def _check_complete(path: Path) -> None:
+    """A GGUF whose header, metadata and tensor table parse, and whose tensor data the file holds
+    in full: a file cut short (an interrupted download) is named here, in a few milliseconds,
+    instead of failing inside transformers' reader with a struct or reshape error."""
+    import struct
+
+    from transformers.integrations.gguf.reader import GgufHeader
+
+    size = path.stat().st_size
+    try:
+        header = GgufHeader.from_file(str(path))
+    except (struct.error, IndexError, UnicodeDecodeError, OverflowError, MemoryError) as e:
+        ends = "ends early" if isinstance(e, struct.error) else f"does not parse ({type(e).__name__})"
+        raise CheckpointError(f"{path}: a damaged or truncated GGUF file ({size:,} bytes): its header {ends}") from None
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a GGUF file transformers can read ({e})") from None
+    end = header.data_start + max((t.offset + t.nbytes for t in header.tensors), default=0)
+    if end > size:
+        raise CheckpointError(f"{path}: a truncated GGUF file: its tensors need {end:,} bytes, the file has {size:,}")
 
 
 def import_gguf(path: str | Path, tokenizer_out: Path | None = None) -> Llama:

@@ -245,7 +245,7 @@ def import_hf(hf_dir: str | Path) -> Llama:
         raise CheckpointError(f"{hf_dir}: not a Hugging Face model directory (no config.json)")
     try:
         hf_cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from e
     cfg = from_hf_config(hf_cfg, str(cfg_path))
     cfg = cfg.model_copy(update={"name": hf_dir.name})

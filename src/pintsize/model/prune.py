@@ -71,6 +71,8 @@ def target_config(cfg: ModelConfig, target: str) -> ModelConfig:
     if fields.get("head_dim", cfg.head_dim) != cfg.head_dim:
         raise PruneError(f"--target {target}: head_dim {fields['head_dim']} differs from the model's {cfg.head_dim}; pruning keeps head_dim")
     for k in SHAPE_FIELDS:
+        if new[k] < 1:
+            raise PruneError(f"--target {target}: {k}={new[k]}; a model keeps at least one of each")
         if new[k] > getattr(cfg, k):
             raise PruneError(f"--target {target}: {k}={new[k]} is larger than the model's {getattr(cfg, k)}")
     if new["n_head"] % new["n_kv_head"]:

@@ -35,9 +35,13 @@ class Importance:
 
 def _text_documents(path: Path) -> list[str]:
     """A .jsonl file (one {"text": ...} per line) or a plain text file (one document)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: calibration data is not UTF-8 text (byte {e.start}: {e.reason})") from None
     if path.suffix == ".jsonl":
         docs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -45,7 +49,7 @@ def _text_documents(path: Path) -> list[str]:
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise DataError(f"{path}:{n}: calibration record is not a JSON object with a 'text' field ({e})") from e
         return docs
-    return [path.read_text(encoding="utf-8")]
+    return [text]
 
 
 def calibration_tokens(path: str | Path, tokenizer_dir: Path | None, vocab_size: int, max_tokens: int) -> np.ndarray:

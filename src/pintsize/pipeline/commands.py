@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from pintsize import cli_options
 from pintsize.errors import Reported
 
 
@@ -18,9 +19,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     ) -> None:
         """Run every stage of RECIPE in order, skipping stages whose inputs and config are unchanged."""
         from pintsize.pipeline.run import run
+        from pintsize.pipeline.stages import STAGES
         from pintsize.pipeline.supervise import run_command, supervise, supervised
         from pintsize.recipe import load_recipe
 
+        names = [s.name for s in STAGES]
+        if unknown := [f for f in force if f not in names]:
+            raise typer.BadParameter(f"no stage {', '.join(map(repr, unknown))}; the stages are {', '.join(names)}", param_hint="'--force'")
         loaded = load_recipe(recipe)  # a bad recipe is reported here, before any child starts
         if not dry_run and supervised():  # the stages run in a child, so that a stage killed outright is named
             code = supervise(run_command(recipe, force), loaded.out_dir)
@@ -64,5 +69,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         try:
             seed_list = [int(s) for s in split(seeds)] if seeds else None
         except ValueError:
-            raise RecipeError(f"--seeds: expected comma-separated integers, got {seeds!r}") from None
+            seed_list = None
+        if seeds and (not seed_list or not all(0 <= s <= cli_options.MAX_SEED for s in seed_list)):
+            raise RecipeError(f"--seeds: expected comma-separated whole numbers from 0 to {cli_options.MAX_SEED}, got {seeds!r}")
         run_ablation(load_recipe(recipe), out=out, variants=split(variants), seeds=seed_list, dry_run=dry_run)

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pintsize import cli_options
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -18,14 +20,14 @@ CORPUS = typer.Argument(..., help="a corpus artifact directory (data/*.parquet w
 STRATEGY = typer.Option(
     "stratified", help="stratified (equal share per source), threshold (nearest the quality threshold) or random"
 )
-SIZE = typer.Option(500, min=1, help="documents to add to the queue")
-THRESHOLD = typer.Option(0.5, min=0.0, max=1.0, help="the quality classifier's threshold (threshold strategy)")
+SIZE = cli_options.count(500, help="documents to add to the queue")
+THRESHOLD = cli_options.real(0.5, at_least=0.0, at_most=1.0, help="the quality classifier's threshold (threshold strategy)")
 SCORE_COLUMN = typer.Option("quality_score", help="the corpus's score column the threshold strategy uses")
 QUALITY_MODEL = typer.Option(
     None, help="score the corpus with this quality model instead of its score column (threshold strategy)"
 )
-DOUBLE = typer.Option(0.1, min=0.0, max=1.0, help="share of documents that two reviewers label")
-SEED = typer.Option(1234, help="random seed of the sampling")
+DOUBLE = cli_options.real(0.1, at_least=0.0, at_most=1.0, help="share of documents that two reviewers label")
+SEED = cli_options.seed(1234, help="random seed of the sampling")
 LLM_LABELS = typer.Option(
     None, "--llm-labels", help="an annotation artifact (`pintsize quality annotate`): show its judge's score beside each document"
 )
@@ -83,7 +85,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         host: str = typer.Option(
             "127.0.0.1", help="address to listen on (0.0.0.0 for every interface; put a TLS proxy in front for remote reviewers)"
         ),
-        port: int = typer.Option(8765, min=1, max=65535, help="port to listen on"),
+        port: int = cli_options.port(8765),
         strategy: Literal["stratified", "threshold", "random"] = STRATEGY,
         size: int = SIZE,
         threshold: float = THRESHOLD,
@@ -91,10 +93,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         quality_model: Path = QUALITY_MODEL,
         double_fraction: float = DOUBLE,
         seed: int = SEED,
-        session_hours: float = typer.Option(12.0, min=0.01, help="how long a sign-in lasts"),
-        lease_minutes: float = typer.Option(15.0, min=0.1, help="how long a shown document stays reserved for its reviewer"),
-        max_request_bytes: int = typer.Option(
-            64 * 1024, min=1, help="a request body larger than this is refused with 413 before it is read in full (default 64 KiB)"
+        session_hours: float = cli_options.real(12.0, at_least=0.01, help="how long a sign-in lasts"),
+        lease_minutes: float = cli_options.real(15.0, at_least=0.1, help="how long a shown document stays reserved for its reviewer"),
+        max_request_bytes: int = cli_options.count(
+            64 * 1024, help="a request body larger than this is refused with 413 before it is read in full (default 64 KiB)"
         ),
         llm_labels: Path = LLM_LABELS,
     ) -> None:
@@ -216,7 +218,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         db_path: Path = DB,
         reviewer: str = typer.Option(None, help="only this reviewer's entries"),
         doc_id: str = typer.Option(None, "--doc", help="only entries about this document id"),
-        limit: int = typer.Option(50, min=1, help="how many of the newest entries to show"),
+        limit: int = cli_options.count(50, help="how many of the newest entries to show"),
     ) -> None:
         """Show the audit log, newest first: who did what, when, and the value before and after."""
         from pintsize.review import audit
@@ -234,19 +236,24 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @review.command("curve")
     def curve_cmd(
         db_path: Path = DB,
-        positives: list[Path] = typer.Option([], "--pos", help="seed positive documents (files, directories or corpora), repeatable"),
-        negatives: list[Path] = typer.Option([], "--neg", help="seed negative documents, repeatable"),
-        points: int = typer.Option(6, min=1, help="how many label counts to train at"),
-        test_fraction: float = typer.Option(0.25, min=0.01, max=0.9, help="share of labelled documents held out"),
-        threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="score at or above which the classifier accepts"),
-        seed: int = typer.Option(0, help="seed of the held-out split and the training"),
+        positives: list[Path] = typer.Option([], "--pos", exists=True, help="seed positive documents (files, directories or corpora), repeatable"),
+        negatives: list[Path] = typer.Option([], "--neg", exists=True, help="seed negative documents, repeatable"),
+        points: int = cli_options.count(6, max=1000, help="how many label counts to train at"),
+        test_fraction: float = cli_options.real(0.25, at_least=0.01, at_most=0.9, help="share of labelled documents held out"),
+        threshold: float = cli_options.real(0.5, at_least=0.0, at_most=1.0, help="score at or above which the classifier accepts"),
+        seed: int = cli_options.seed(0, help="seed of the held-out split and the training"),
     ) -> None:
         """Retrain the quality classifier on growing numbers of human labels and store its held-out
         accuracy for the stats page."""
+        from pintsize.curate.training_texts import load_texts
         from pintsize.review.curve import learning_curve, store_learning_curve
         from pintsize.review.export import label_records
         from pintsize.review.storage import ReviewDB
 
+        for flag, paths in (("--pos", positives), ("--neg", negatives)):
+            for path in paths:  # a seed file that gives no document would be left out without a word
+                if next(iter(load_texts(path)), None) is None:
+                    raise typer.BadParameter(f"{path}: no readable documents", param_hint=f"'{flag}'")
         db = ReviewDB(db_path, create=False)
         records = label_records(db, "consensus").records
         with console.status(f"training on up to {len(records)} labels…"):

@@ -61,7 +61,7 @@ def read_annotation(path: str | Path) -> tuple[list[dict], int, dict[str, int]]:
     directory = path.parent if path.is_file() else path
     labels = directory / LABELS_FILE
     if not labels.is_file():
-        raise DataError(f"{directory}: no {LABELS_FILE} (expected the output of `pintsize quality annotate`)")
+        raise DataError(f"{path}: no {LABELS_FILE} (expected the output of `pintsize quality annotate`)")
     try:
         max_chars = read_manifest(directory).get("config", {}).get("max_chars", DEFAULT_MAX_CHARS)
     except PintsizeError:  # a bare labels.jsonl without a manifest: annotate's default cut
@@ -69,7 +69,7 @@ def read_annotation(path: str | Path) -> tuple[list[dict], int, dict[str, int]]:
     if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars <= 0:
         raise DataError(f"{directory}: manifest config max_chars is {max_chars!r}, expected a positive integer")
     records, broken = [], defaultdict(int)
-    for line in labels.read_text().splitlines():
+    for line in labels.read_text(encoding="utf-8", errors="replace").splitlines():  # a bad byte makes its line "not JSON"
         if not line.strip():
             continue
         try:
@@ -82,6 +82,8 @@ def read_annotation(path: str | Path) -> tuple[list[dict], int, dict[str, int]]:
             broken[reason] += 1
         else:
             records.append(rec)
+    if not records:
+        raise DataError(f"{labels}: no usable label records" + (f" ({', '.join(f'{n} {why}' for why, n in broken.items())})" if broken else ""))
     return records, max_chars, dict(broken)
 
 

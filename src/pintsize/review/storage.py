@@ -104,6 +104,8 @@ class ReviewDB:
         try:
             conn = self._connect()
             try:
+                if not create and conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None:
+                    raise PintsizeError(f"{self.path}: not a review database (it has no review tables; an empty file?)")
                 conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))

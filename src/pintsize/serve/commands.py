@@ -9,12 +9,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from pintsize import cli_options
+
 err = Console(stderr=True)
 
 MODEL_ARG = typer.Argument(
     ..., help="a pintsize model directory (model_config.json, model.safetensors, tokenizer/), or a training stage's artifact holding one (runs/NAME/sft)"
 )
-DEVICE_OPT = typer.Option("auto", help="cpu, cuda, cuda:1, ... or auto (CUDA when available)")
+DEVICE_OPT = cli_options.device("auto", help="cpu, cuda, cuda:1, ... or auto (CUDA when available)")
 
 
 def _sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, stop, seed):
@@ -37,13 +39,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         model: Path = MODEL_ARG,
         prompt: str = typer.Argument(..., help="the text to continue (or the user's message with --chat)"),
         chat: bool = typer.Option(False, "--chat", help="wrap the prompt in the chat template as a user message"),
-        max_new_tokens: int = typer.Option(256, help="the most tokens to generate"),
-        temperature: float = typer.Option(0.0, help="0 = greedy; higher = more random"),
-        top_k: int = typer.Option(0, help="sample among the k most likely tokens (0 = off)"),
-        top_p: float = typer.Option(1.0, help="sample among the most likely tokens covering this probability (1 = off)"),
-        repetition_penalty: float = typer.Option(1.0, help="> 1 discourages repeating earlier tokens (1 = off)"),
+        max_new_tokens: int = cli_options.count(256, help="the most tokens to generate"),
+        temperature: float = cli_options.real(0.0, at_least=0, help="0 = greedy; higher = more random"),
+        top_k: int = cli_options.count(0, min=0, help="sample among the k most likely tokens (0 = off)"),
+        top_p: float = cli_options.real(1.0, above=0, at_most=1, help="sample among the most likely tokens covering this probability (1 = off)"),
+        repetition_penalty: float = cli_options.real(1.0, above=0, help="> 1 discourages repeating earlier tokens (1 = off)"),
         stop: list[str] = typer.Option(None, "--stop", help="stop before this string (repeatable)"),
-        seed: int = typer.Option(None, help="seed for reproducible sampling"),
+        seed: int = cli_options.seed(None, help="seed for reproducible sampling"),
         device: str = DEVICE_OPT,
     ) -> None:
         """Continue a prompt with the model, streaming the text as it is generated."""
@@ -68,12 +70,12 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def chat_cmd(
         model: Path = MODEL_ARG,
         system: str = typer.Option(None, help="a system message that opens the conversation"),
-        max_new_tokens: int = typer.Option(512, help="the most tokens per reply"),
-        temperature: float = typer.Option(0.7, help="0 = greedy; higher = more random"),
-        top_k: int = typer.Option(0, help="sample among the k most likely tokens (0 = off)"),
-        top_p: float = typer.Option(0.9, help="sample among the most likely tokens covering this probability (1 = off)"),
-        repetition_penalty: float = typer.Option(1.1, help="> 1 discourages repeating earlier tokens (1 = off)"),
-        seed: int = typer.Option(None, help="seed for reproducible sampling"),
+        max_new_tokens: int = cli_options.count(512, help="the most tokens per reply"),
+        temperature: float = cli_options.real(0.7, at_least=0, help="0 = greedy; higher = more random"),
+        top_k: int = cli_options.count(0, min=0, help="sample among the k most likely tokens (0 = off)"),
+        top_p: float = cli_options.real(0.9, above=0, at_most=1, help="sample among the most likely tokens covering this probability (1 = off)"),
+        repetition_penalty: float = cli_options.real(1.1, above=0, help="> 1 discourages repeating earlier tokens (1 = off)"),
+        seed: int = cli_options.seed(None, help="seed for reproducible sampling"),
         device: str = DEVICE_OPT,
     ) -> None:
         """Talk with a chat model in the terminal (/reset forgets the conversation, /exit ends it)."""
@@ -89,15 +91,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def serve_cmd(
         model: Path = MODEL_ARG,
         host: str = typer.Option("127.0.0.1", help="address to listen on (0.0.0.0 for every interface)"),
-        port: int = typer.Option(8000, help="port to listen on"),
+        port: int = cli_options.port(8000),
         name: str = typer.Option(None, help="the model name clients ask for (default: the directory's name)"),
-        max_tokens: int = typer.Option(1024, help="the most new tokens one request may ask for"),
-        max_concurrent: int = typer.Option(4, help="requests generating at once, decoded together in one batch; more are refused with 429"),
+        max_tokens: int = cli_options.count(1024, help="the most new tokens one request may ask for"),
+        max_concurrent: int = cli_options.count(4, max=cli_options.MAX_WORKERS, help="requests generating at once, decoded together in one batch; more are refused with 429"),
         api_key_env: str = typer.Option(
             None, help="name of an environment variable holding the API key clients must send (default: no key)"
         ),
-        max_request_bytes: int = typer.Option(
-            1 << 20, min=1, help="a request body larger than this is refused with 413 before it is read in full (default 1 MiB)"
+        max_request_bytes: int = cli_options.count(
+            1 << 20, help="a request body larger than this is refused with 413 before it is read in full (default 1 MiB)"
         ),
         device: str = DEVICE_OPT,
     ) -> None:
@@ -113,8 +115,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             api_key = os.environ.get(api_key_env)
             if not api_key:
                 raise GenerationError(f"--api-key-env {api_key_env}: that environment variable is not set")
-        if max_tokens < 1 or max_concurrent < 1:
-            raise GenerationError("--max-tokens and --max-concurrent must be at least 1")
         gen = Generator.load(model, device=device)
         settings = ServerSettings(
             model_name=name or gen.name,

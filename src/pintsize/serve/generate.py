@@ -181,13 +181,16 @@ class Generator:
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens)
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        """Token ids of a conversation in the tokenizer's chat template, ready for the assistant's reply."""
+    def chat_text(self, messages: list[dict[str, str]]) -> str:
+        """A conversation in the tokenizer's chat template, ready for the assistant's reply."""
         if not self.tokenizer.chat_template:
             raise GenerationError(f"the tokenizer of {self.name} has no chat template")
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a conversation in the tokenizer's chat template, ready for the assistant's reply."""
         # The template writes the special tokens itself (BOS included), as transformers does.
-        return self.encode(text, add_special_tokens=False)
+        return self.encode(self.chat_text(messages), add_special_tokens=False)
 
     def stream(self, prompt_ids: list[int], params: SamplingParams, decoder: "BatchedDecoder | None" = None) -> TextStream:
         """The completion of `prompt_ids` as a text stream; with a `decoder` (the server's), the

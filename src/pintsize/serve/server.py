@@ -29,6 +29,7 @@ from pintsize.serve.batching import BatchedDecoder
 from pintsize.serve.generate import Generator, TextStream
 from pintsize.serve.logprobs import chat_logprobs, completion_logprobs, ShownText
 from pintsize.serve.openapi import CHAT_RESPONSES, COMPLETION_RESPONSES, MODELS_RESPONSES, server_openapi
+from pintsize.serve.prompt_bound import min_tokens, tokenizer_max_token_bytes
 from pintsize.serve.sampling import GenerationError, SamplingParams
 from pintsize.serve.schemas import ChatCompletionRequest, CompletionRequest, _Request
 
@@ -97,6 +98,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
     )
     app.openapi = lambda: server_openapi(app, settings.model_name, settings.max_tokens, generator.vocab_size, settings.api_key is not None)
     slots = threading.BoundedSemaphore(settings.max_concurrent)
+    longest_token = tokenizer_max_token_bytes(generator.tokenizer)  # None: no length bound, always tokenize
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -173,6 +175,17 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
             logprobs=req.logprobs_k,
         )
 
+    async def prompt_ids_of(text: str, param: str, add_special_tokens: bool = True) -> list[int]:
+        """The prompt's token ids. A prompt that cannot fit the context is refused by its length
+        alone (prompt_bound), before it is tokenized; the others are tokenized in a worker thread,
+        so that a long one holds up neither the event loop nor the requests being decoded."""
+        if longest_token is not None and (least := min_tokens(text, longest_token)) >= generator.context_length:
+            raise APIError(
+                400, f"the prompt has at least {least} tokens ({len(text.encode('utf-8', 'surrogatepass'))} bytes; no token "
+                f"stands for more than {longest_token}); the model's context is {generator.context_length} tokens", param=param,
+            )
+        return await run_in_threadpool(generator.encode, text, add_special_tokens)
+
     def start(prompt_ids: list[int], params: SamplingParams) -> tuple[TextStream, Callable[[], None]]:
         """Take a generation slot (or refuse with 429) and start the stream; returns it with the slot's release."""
         if not slots.acquire(blocking=False):
@@ -232,7 +245,8 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
     @app.post("/v1/chat/completions", responses=CHAT_RESPONSES)
     async def chat_completions(req: ChatCompletionRequest):
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
-        prompt_ids = generator.chat_prompt(messages)
+        text = await run_in_threadpool(generator.chat_text, messages)
+        prompt_ids = await prompt_ids_of(text, "messages", add_special_tokens=False)  # the template writes BOS itself
         stream, release = start(prompt_ids, sampling(req, len(prompt_ids)))
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": rid, "created": created, "model": settings.model_name}
@@ -257,7 +271,7 @@ def create_app(generator: Generator, settings: ServerSettings) -> FastAPI:
     @app.post("/v1/completions", responses=COMPLETION_RESPONSES)
     async def completions(req: CompletionRequest):
         if isinstance(req.prompt, str):
-            prompt_ids = generator.encode(req.prompt)
+            prompt_ids = await prompt_ids_of(req.prompt, "prompt")
         else:
             bad = [t for t in req.prompt if not 0 <= t < generator.vocab_size]
             if bad:

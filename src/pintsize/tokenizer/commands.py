@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pintsize import cli_options
+
 console = Console()
 
 
@@ -29,8 +31,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def train_cmd(
         corpus: Path = typer.Argument(..., help="a corpus artifact, or Parquet/JSONL files or folders with a 'text' column"),
         out: Path = typer.Argument(..., help="output tokenizer directory"),
-        vocab: int = typer.Option(8192, "--vocab", help="vocabulary size, rounded up to a multiple of 64 (at least 384)"),
-        max_docs_per_source: int = typer.Option(None, help="train on at most this many documents of each source"),
+        vocab: int = cli_options.count(8192, "--vocab", max=cli_options.MAX_TOKEN_ID,
+                                       help="vocabulary size, rounded up to a multiple of 64 (at least 384)"),
+        max_docs_per_source: int = cli_options.count(None, help="train on at most this many documents of each source"),
     ) -> None:
         """Train a byte-level BPE on CORPUS with the same special and chat tokens as the Pints tokenizer."""
         from pintsize.tokenizer.train import train_tokenizer
@@ -43,10 +46,17 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         tokenizers: list[Path] = typer.Argument(..., help="tokenizer directories (tokenizer or model artifacts)"),
         corpus: Path = typer.Option(..., "--corpus", help="the corpus to measure on"),
         out: Path = typer.Option(Path("tokenizer-compare"), "--out", help="where compare.json and compare.png go"),
-        max_docs_per_source: int = typer.Option(200, help="documents read from each source"),
+        max_docs_per_source: int = cli_options.count(200, help="documents read from each source"),
     ) -> None:
         """Per source: characters/token, bytes/token, tokens/word and byte-fallback rate of each tokenizer."""
         from pintsize.tokenizer.compare import METRICS, compare_tokenizers, write_comparison
+
+        from pintsize.tokenizer.load import tokenizer_dir
+
+        if len(set(map(str, tokenizers))) < len(tokenizers):
+            raise typer.BadParameter(f"a tokenizer is given twice: {', '.join(map(str, tokenizers))}", param_hint="TOKENIZERS")
+        for t in tokenizers:
+            tokenizer_dir(t)  # each one a tokenizer, named if not (before any path is resolved: a symlink loop)
 
         result = compare_tokenizers(tokenizers, corpus, max_docs_per_source)
         table = Table(title=f"tokenizers on {corpus}")
@@ -67,9 +77,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def infer_mixture_cmd(
         tokenizer: Path = typer.Argument(..., help="a BPE tokenizer.json, or a directory holding one"),
         category: list[str] = typer.Option(..., "--category", help="NAME=PATH: a file or folder of sample text of one category"),
-        merges: int = typer.Option(None, "--merges", help="replay only the first N merges"),
-        sample_bytes: int = typer.Option(2_000_000, "--sample-bytes", help="bytes of text read from each category"),
-        bootstrap: int = typer.Option(10, "--bootstrap", help="replays on resampled documents for the ± (0: none)"),
+        merges: int = cli_options.count(None, "--merges", help="replay only the first N merges"),
+        sample_bytes: int = cli_options.count(2_000_000, "--sample-bytes", help="bytes of text read from each category"),
+        bootstrap: int = cli_options.count(10, "--bootstrap", min=0, help="replays on resampled documents for the ± (0: none)"),
         out: Path = typer.Option(Path("mixture-inference"), "--out", help="where mixture.json and mixture.png go"),
     ) -> None:
         """Infer the training-data mixture of a BPE tokenizer from its merge list (Hayase et al. 2024)."""
@@ -79,9 +89,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         cats = {}
         for c in category:
-            if "=" not in c:
+            name, _, path = c.partition("=")
+            if not name.strip() or not path:
                 raise MixtureInferenceError(f"--category {c!r}: expected NAME=PATH")
-            name, path = c.split("=", 1)
+            if name in cats:
+                raise MixtureInferenceError(f"--category {c!r}: the name {name!r} is given twice (each category once, with one file or folder)")
             cats[name] = Path(path)
         steps = len(load_merges(tokenizer)[0])
         total = steps if merges is None else min(merges, steps)

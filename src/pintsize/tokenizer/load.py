@@ -26,11 +26,32 @@ def tokenizer_dir(path: str | Path) -> Path:
     raise PintsizeError(f"{path}: not a tokenizer (no {TOKENIZER_JSON} here or in {path / 'tokenizer'})")
 
 
+def read_backend(root: str | Path):
+    """The `tokenizers.Tokenizer` in `root/tokenizer.json`; a damaged file is named in one line."""
+    from tokenizers import Tokenizer
+
+    path = Path(root) / TOKENIZER_JSON
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # noqa: BLE001 - the tokenizers library raises a bare Exception for a file it cannot parse
+        raise PintsizeError(f"{path}: not a tokenizer file the tokenizers library can read ({_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
 def load_tokenizer(path: str | Path):
     """A `transformers.PreTrainedTokenizerFast` for a tokenizer artifact or a model artifact."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(tokenizer_dir(path)))
+    root = tokenizer_dir(path)
+    try:
+        return AutoTokenizer.from_pretrained(str(root))
+    except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for a file it cannot parse
+        read_backend(root)  # which file is damaged, in one line: tokenizer.json,
+        _special_token_names(root)  # or a JSON file beside it
+        raise PintsizeError(f"{root}: transformers could not load this tokenizer ({_first_line(e)})") from None
 
 
 @dataclass(frozen=True)
@@ -46,10 +67,8 @@ class TokenizerInfo:
 
     @classmethod
     def read(cls, path: str | Path) -> "TokenizerInfo":
-        from tokenizers import Tokenizer
-
         root = tokenizer_dir(path)
-        backend = Tokenizer.from_file(str(root / TOKENIZER_JSON))
+        backend = read_backend(root)
         names = _special_token_names(root)
 
         def token_id(role: str) -> int | None:
@@ -67,7 +86,18 @@ def _special_token_names(root: Path) -> dict[str, str]:
     for file in ("special_tokens_map.json", "tokenizer_config.json"):  # the config wins
         p = root / file
         if p.is_file():
-            for role, value in json.loads(p.read_text()).items():
+            for role, value in read_json_object(p).items():
                 if role in ("bos_token", "eos_token", "pad_token") and value is not None:
                     names[role] = value["content"] if isinstance(value, dict) else value
     return names
+
+
+def read_json_object(path: Path) -> dict:
+    """A tokenizer's JSON side file (tokenizer_config.json, special_tokens_map.json) as a dict."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PintsizeError(f"{path}: not valid JSON ({_first_line(e)})") from None
+    if not isinstance(data, dict):
+        raise PintsizeError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data

@@ -34,8 +34,11 @@ def load_merges(tokenizer_json: Path) -> tuple[list[list[tuple[str, str]]], int,
     path = tokenizer_json / "tokenizer.json" if tokenizer_json.is_dir() else tokenizer_json
     if not path.is_file():
         raise MixtureInferenceError(f"{path}: no tokenizer.json")
-    spec = json.loads(path.read_text(encoding="utf-8"))
-    kind = spec.get("model", {}).get("type")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        kind = spec.get("model", {}).get("type")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise MixtureInferenceError(f"{path}: not a tokenizer.json ({e})") from None
     if kind != "BPE":
         raise MixtureInferenceError(f"{path}: model type is {kind}, not BPE; mixture inference needs a merge list")
     steps, step_of, duplicates = [], {}, 0

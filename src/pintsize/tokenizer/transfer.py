@@ -14,7 +14,6 @@ tokens the old chat template uses must exist in the new tokenizer, or we stop an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from pintsize.errors import PintsizeError
-from pintsize.tokenizer.load import TOKENIZER_JSON, _special_token_names, tokenizer_dir
+from pintsize.tokenizer.load import _special_token_names, read_json_object, tokenizer_dir
 
 Init = Literal["mean", "focus", "random"]
 ROLES = ("bos_token", "eos_token", "pad_token", "unk_token")
@@ -40,9 +39,9 @@ class TransferConfig(BaseModel):
 
 
 def _backend(root: Path):
-    from tokenizers import Tokenizer
+    from pintsize.tokenizer.load import read_backend
 
-    return Tokenizer.from_file(str(root / TOKENIZER_JSON))
+    return read_backend(root)
 
 
 def _chat_template(root: Path) -> str:
@@ -50,7 +49,7 @@ def _chat_template(root: Path) -> str:
     if jinja.is_file():
         return jinja.read_text()
     cfg = root / "tokenizer_config.json"
-    template = json.loads(cfg.read_text()).get("chat_template") if cfg.is_file() else None
+    template = read_json_object(cfg).get("chat_template") if cfg.is_file() else None
     return template if isinstance(template, str) else ""
 
 
@@ -59,7 +58,7 @@ def _role_names(root: Path) -> dict[str, str]:
     for file in ("special_tokens_map.json", "tokenizer_config.json"):  # _special_token_names skips UNK
         p = root / file
         if p.is_file():
-            value = json.loads(p.read_text()).get("unk_token")
+            value = read_json_object(p).get("unk_token")
             if value is not None:
                 names["unk_token"] = value["content"] if isinstance(value, dict) else value
     return names

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from pintsize import cli_options
 from pintsize.errors import PintsizeError
 
 console = Console(stderr=True)
@@ -23,7 +24,7 @@ def _stage_input(given: Path | None, default: Path, stage: str, option: str) -> 
 FORCE_OPT = typer.Option(False, "--force", help="train again from step 0 even where a finished artifact exists")
 SHARDS_OPT = typer.Option(None, "--shards", help="packed token shards (default: the run's pack/ artifact)")
 TOKENIZER_OPT = typer.Option(None, "--tokenizer", help="tokenizer artifact (default: the run's tokenizer/)")
-DEVICE_OPT = typer.Option(None, "--device", help="cuda or cpu (default: cuda when available)")
+DEVICE_OPT = cli_options.device(None, "--device", help="cuda or cpu (default: cuda when available)")
 
 
 def packed_inputs(recipe, shards: Path | None, tokenizer: Path | None) -> tuple[Path, Path]:

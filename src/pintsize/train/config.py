@@ -24,6 +24,15 @@ class OptimizerConfig(Section):
     decay_fraction: float = Field(0.2, gt=0, le=1, description="wsd: share of steps spent decaying")
     grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")
 
+    @model_validator(mode="after")
+    def _floor_below_peak(self) -> "OptimizerConfig":
+        # The schedules decay from lr to min_lr: a floor above the peak would make the "decay" a climb.
+        if self.min_lr > self.lr:
+            default = ", its default" if "min_lr" not in self.model_fields_set else ""
+            raise ValueError(f"min_lr ({self.min_lr:g}{default}) is larger than lr ({self.lr:g}): the schedule decays "
+                             "from lr down to min_lr; set min_lr <= lr")
+        return self
+
 
 class TrainConfig(Section):
     """Shared by every training stage (pretrain, sft, dpo)."""
