@@ -34,6 +34,7 @@ from typing import Callable, Iterator
 
 import pytest
 from typer.testing import CliRunner
+from curate.fake_judge import FakeJudgeServer
 
 BINARY = bytes((i * 167 + 13) % 256 for i in range(4096))  # NULs, invalid UTF-8, every byte value
 HUGE = "1" + "0" * 30  # beyond int64 and float precision
@@ -48,6 +49,7 @@ class World:
     root: Path
     paths: dict[str, Path] = field(default_factory=dict)
     judge_url: str = ""  # an HTTP server that answers every request with 404: reachable, and no judge
+    scoring_judge_url: str = ""  # a judge that gives every document a score (with logprobs)
 
     def __getitem__(self, key: str) -> Path:
         return self.paths[key]
@@ -203,8 +205,13 @@ def world(tmp_path_factory) -> Iterator[World]:
     p["annotation"] = root / "annotation"
     p["annotation"].mkdir()
     _jsonl(p["annotation"] / "labels.jsonl", [{"id": "d1", "score": 3, "label": 1}])
-    with _not_found_server() as w.judge_url:
-        yield w
+    scoring_judge = FakeJudgeServer(logprobs=True)
+    w.scoring_judge_url = scoring_judge.url
+    try:
+        with _not_found_server() as w.judge_url:
+            yield w
+    finally:
+        scoring_judge.close()
 
 
 @contextmanager
@@ -441,6 +448,7 @@ LENGTHS = Kind(bad=(Bad("not_a_number", _value("abc")), Bad("negative", _value("
 SEEDS = Kind(bad=(Bad("not_a_number", _value("abc")), Bad("negative", _value("-5")), Bad("huge", _value(HUGE)),
                   Bad("repeated", _value("1,1"))))
 URL = Kind(valid=lambda case, w: w.judge_url, bad=(Bad("not_a_url", _value("not a url")),))
+JUDGE = dataclasses.replace(URL, valid=lambda case, w: w.scoring_judge_url)  # a bad corpus must fail, not the judge
 REVIEWER = Kind(valid=_value("alice"), bad=(Bad("path_like_name", _value("../alice")), Bad("empty", _value(""))))
 POS_NEG = Kind(bad=(
     Bad("missing", lambda case, w: str(case / "missing.jsonl")),
@@ -491,9 +499,17 @@ SPECS: dict[str, Spec] = {
     "quality train": Spec({"out": OUT_DIR, "pos": POS_NEG, "neg": POS_NEG, "labels": LABELS, "llm_labels": LABELS,
                            "test_fraction": FRACTION, "seed": SEED, "c": POSITIVE},
                           {"pos": lambda case, w: str(w["corpus"]), "neg": lambda case, w: str(w["chatty"])}),
-    "quality annotate": Spec({"corpus": CORPUS, "out": OUT_DIR, "judge": URL, "model": FREE, "sample": COUNT,
+    "quality annotate": Spec({"corpus": CORPUS, "out": OUT_DIR, "judge": JUDGE, "model": FREE, "sample": COUNT,
                               "concurrency": COUNT, "max_retries": COUNT0, "timeout": POSITIVE, "max_chars": COUNT,
-                              "api_key_env": FREE}, {"model": "judge", "max_retries": "0", "timeout": "1", "sample": "2"}),
+                              "scoring": ENUM, "min_labelled": FRACTION, "api_key_env": FREE},
+                             {"model": "judge", "max_retries": "0", "timeout": "1", "sample": "2"}),
+    "quality label": Spec({"source": CORPUS_ARTIFACT, "out": OUT_DIR, "judge": JUDGE, "model": FREE, "review_db": FREE,
+                           "labels": LABELS, "quality_model": QUALITY_MODEL, "rounds": COUNT, "per_round": COUNT,
+                           "heldout": COUNT, "seed": SEED, "keep_seeds": FLAG, "pool": COUNT, "concurrency": COUNT,
+                           "max_retries": COUNT0, "timeout": POSITIVE, "max_chars": COUNT, "scoring": ENUM,
+                           "min_labelled": FRACTION, "api_key_env": FREE, "workers": COUNT},
+                          {"judge": JUDGE.valid, "model": "judge", "max_retries": "0", "timeout": "1", "rounds": "1",
+                           "per_round": "2", "heldout": "4", "workers": "1"}),
     "quality score": Spec({"model": QUALITY_MODEL, "corpus": CORPUS_ARTIFACT, "out": OUT_DIR}),
     "pretrain": Spec({"recipe_file": RECIPE, "shards": SHARDS, "tokenizer": TOKENIZER, "out": OUT_DIR, "device": DEVICE,
                       "force": FLAG}, {"shards": _copy("shards"), "tokenizer": _copy("tokenizer"), **CPU}),
@@ -517,11 +533,11 @@ SPECS: dict[str, Spec] = {
     "eval perplexity": Spec({"model": MODEL, "data": CORPUS, "max_documents": COUNT, "seq_len": COUNT, "stride": COUNT,
                              "batch_size": COUNT, "device": DEVICE, "out": OUT_FILE}, {"max_documents": "2", **CPU}),
     "eval harness": Spec({"model": MODEL, "tasks": TASK, "include_paths": INCLUDE_PATH, "limit": COUNT, "num_fewshot": COUNT0,
-                          "batch_size": COUNT, "data_dir": HARNESS_DATA, "chat_template": FLAG, "list_tasks": FLAG,
+                          "batch_size": COUNT, "data_dir": HARNESS_DATA, "chat_template": FLAG, "bootstrap_iters": COUNT0, "list_tasks": FLAG,
                           "device": DEVICE, "out": OUT_FILE}, {"tasks": _copy("task"), "limit": "1", **CPU}),
     "eval mtbench": Spec({"model": MODEL, "judge_url": URL, "judge_model": FREE, "judge_key_env": FREE,
                           "judge_max_tokens": COUNT, "out": OUT_DIR, "data_dir": EVAL_DATA, "max_new_tokens": COUNT,
-                          "parallel": COUNT, "limit": COUNT, "retry_unscored": FLAG, "device": DEVICE},
+                          "parallel": COUNT, "limit": COUNT, "retry_unscored": FLAG, "min_scored": FRACTION, "device": DEVICE},
                          {"judge_model": "judge", "data_dir": _copy("eval_data"), "max_new_tokens": "2", "limit": "1", **CPU}),
     "eval passkey": Spec({"model": MODEL, "lengths": LENGTHS, "trials": COUNT, "seed": SEED, "device": DEVICE, "out": OUT_FILE},
                          {"lengths": "200", "trials": "1", **CPU}),

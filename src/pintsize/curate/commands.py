@@ -20,6 +20,14 @@ class ExecutorName(str, Enum):
     ray = "ray"
 
 
+class Scoring(str, Enum):
+    """How a judge's reply becomes a score (curate/judge.py)."""
+
+    auto = "auto"
+    logprobs = "logprobs"
+    text = "text"
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("curate")
     def curate(
@@ -90,8 +98,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         max_retries: int = cli_options.count(4, min=0, max=100, help="retries per document after a failed request (with exponential backoff)"),
         timeout: float = cli_options.real(120.0, at_least=0.1, help="seconds per request"),
         max_chars: int = cli_options.count(3000, min=100, help="characters of each document shown to the judge"),
-        scoring: str = typer.Option(
-            "auto", help="auto: the expected score from the judge's logprobs over 0-5 when the endpoint gives them, "
+        scoring: Scoring = typer.Option(
+            Scoring.auto, help="auto: the expected score from the judge's logprobs over 0-5 when the endpoint gives them, "
             "else parse 'Educational score: N' from its reply; or logprobs / text only"
         ),
         min_labelled: float = cli_options.real(
@@ -105,7 +113,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         from pintsize.curate.annotate import Judge, annotate_corpus
 
-        j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring)
+        j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring.value)
         try:
             s = annotate_corpus(corpus, out, j, sample=sample, concurrency=concurrency, max_chars=max_chars, min_labelled=min_labelled)
         finally:
@@ -143,7 +151,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         max_retries: int = cli_options.count(4, min=0, max=100, help="retries per document after a failed request"),
         timeout: float = cli_options.real(120.0, at_least=0.1, help="seconds per judge request"),
         max_chars: int = cli_options.count(3000, min=100, help="characters of each document shown to the judge"),
-        scoring: str = typer.Option("auto", help="auto (the judge's logprobs over 0-5 when offered, else its parsed reply), logprobs or text"),
+        scoring: Scoring = typer.Option(Scoring.auto, help="auto (the judge's logprobs over 0-5 when offered, else its parsed reply), logprobs or text"),
         min_labelled: float = cli_options.real(0.5, at_least=0.0, at_most=1.0, help="fail when the judge scores fewer of a batch of documents"),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="environment variable holding the judge's API key, if any"),
         workers: int = cli_options.count(None, max=cli_options.MAX_WORKERS, help="parallel curation tasks, when a recipe's documents must be curated first"),
@@ -171,7 +179,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         console.print(f"start model: {escape(str(found.start_model)) if found.start_model else 'none (the first round samples at random)'}", highlight=False)
         j = None
         if judge is not None:
-            j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring)
+            j = Judge(judge, model, os.environ.get(api_key_env), timeout=timeout, max_retries=max_retries, scoring=scoring.value)
             check_reachable(j.url, j.api_key)
             console.print(f"judge {escape(model)} at {escape(judge)}: scoring by {j.probe()}", highlight=False)
         table = Table("round", "training labels", "held-out AUC", "threshold", "kept", "precision", "recall", "non-expository kept",

@@ -33,7 +33,11 @@ def _parts(corpus: Path, sub: str) -> list[Path]:
 
 
 def _table(part: Path, columns: list[str], rejects: bool):
-    table = pq.read_table(part, columns=columns + (["step"] if rejects else []))
+    wanted = columns + (["step"] if rejects else [])
+    try:
+        table = pq.read_table(part, columns=wanted)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{part}: not a readable curate part, with columns {', '.join(wanted)} ({e})") from None
     if rejects:
         table = table.filter(pc.is_in(table.column("step"), value_set=pa.array(AFTER_QUALITY)))
     return table

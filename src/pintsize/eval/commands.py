@@ -111,8 +111,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         batch_size: int = cli_options.count(8, max=cli_options.MAX_BATCH, help="requests per forward pass"),
         data_dir: Path = typer.Option(None, help="the local eval data folder (default: $PINTSIZE_EVAL_DATA or shared/eval)"),
         chat_template: bool = typer.Option(False, "--chat-template", help="wrap prompts in the model's chat template"),
-        bootstrap_iters: int = typer.Option(
-            100, min=0, help="bootstrap draws for the standard error of metrics without a closed form (f1, bleu, ...); "
+        bootstrap_iters: int = cli_options.count(
+            100, min=0, max=1_000_000, help="bootstrap draws for the standard error of metrics without a closed form (f1, bleu, ...); "
             "0 turns every standard error off",
         ),
         list_tasks: bool = typer.Option(
@@ -158,8 +158,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         parallel: int = cli_options.count(4, max=cli_options.MAX_WORKERS, help="judge requests in flight at once"),
         limit: int = cli_options.count(None, help="answer only the first N questions"),
         retry_unscored: bool = typer.Option(False, "--retry-unscored", help="ask the judge again where it gave no rating"),
-        min_scored: float = typer.Option(
-            0.5, min=0.0, max=1.0, help="fail (exit 2) when a smaller share of the judgments has a rating"
+        min_scored: float = cli_options.real(
+            0.5, at_least=0.0, at_most=1.0, help="fail (exit 2) when a smaller share of the judgments has a rating"
         ),
         device: str = DEVICE_OPT,
     ) -> None:
