@@ -3,7 +3,8 @@ pretraining engine and data (packed shards), with every [pretrain] setting (step
 optimizer, checkpoints) as well.
 
 When a recipe has [distill], it replaces [pretrain] in `pintsize run`: SFT, eval and export use
-the distilled model. The student is, in order: `student` (a model dir, a prune or training-stage
+the distilled model. With `correct_teacher_steps`, the teacher is first fine-tuned on the shards
+(train/teacher_correct.py) and everything after uses the corrected teacher. The student is, in order: `student` (a model dir, a prune or training-stage
 artifact), else the teacher pruned to `prune` (the run's `prune` stage, calibrated on the run's
 training shards), else the recipe's [model] config from random initialization.
 """
@@ -42,6 +43,12 @@ class DistillConfig(TrainConfig):
         1, ge=1, le=100, description="with `prune` (a parameter count): reach it in this many prune-then-distill rounds, "
         "each a share of max_steps (Adapt-Pruner's schedule; 1: prune once, then distill)"
     )
+    correct_teacher_steps: int = Field(
+        0, ge=0, description="teacher correction (arXiv 2408.11796): first fine-tune the teacher for this many steps "
+        "(next-token loss, on the distillation shards; the run's `teacher-correct` stage), then prune and distill from it"
+    )
+    correct_teacher_lr: float | None = Field(None, gt=0, description="peak learning rate of the teacher correction "
+                                             "(default: [distill.optimizer].lr)")
     student_init: Literal["weights", "random"] = Field(
         "weights", description="random: the student's architecture with fresh weights (the from-scratch baseline)"
     )
