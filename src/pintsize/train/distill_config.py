@@ -40,8 +40,13 @@ class DistillConfig(TrainConfig):
         "or the least loss increase when dropped (one calibration pass per block)"
     )
     prune_iterations: int = Field(
-        1, ge=1, le=100, description="with `prune` (a parameter count): reach it in this many prune-then-distill rounds, "
-        "each a share of max_steps (Adapt-Pruner's schedule; 1: prune once, then distill)"
+        1, ge=1, le=100, description="with `prune` (a parameter count): Adapt-Pruner, reach it in this many rounds of a "
+        "layer-adaptive prune (each layer its own widths) then distillation, each round a share of max_steps "
+        "(the paper: rounds of ~5% of the parameters; 1: prune once, uniformly, then distill)"
+    )
+    adapt_amplitude: float = Field(
+        0.02, ge=0, le=0.5, description="with prune_iterations > 1: how far a layer's sparsity moves per 2% step from "
+        "its importance (Adapt-Pruner's amplitude A; 0: every layer pruned alike)"
     )
     correct_teacher_steps: int = Field(
         0, ge=0, description="teacher correction (arXiv 2408.11796): first fine-tune the teacher for this many steps "
