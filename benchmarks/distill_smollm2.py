@@ -1,9 +1,17 @@
 """Issue 15's experiment: is a pruned-and-distilled SmolLM2 better than the alternatives on an equal
-token budget? (Minitron, arXiv 2407.14679, predicts that (a) beats (d) by a wide margin.)
+token budget? (Minitron, arXiv 2407.14679, predicts that (a) beats (d) by a wide margin, and that
+distillation beats next-token training of the pruned model, (a) < (b).)
 
     pintsize run recipes/distill-smollm2.toml          # makes RUN/{teacher,tokenizer,pack,prune}
     python benchmarks/distill_smollm2.py runs/distill-smollm2 [--steps 60] [--batch 8] [--seq 256] [--save-models DIR]
     pintsize eval harness DIR/a -t pintsize_arc_easy --limit 400      # and b, c, d, RUN/teacher, RUN/prune
+
+With teacher correction (issue 27): a run whose recipe sets [distill].correct_teacher_steps has
+RUN/teacher-correct, and its prune stage pruned the corrected teacher; `--teacher teacher-correct`
+distills from it. `--ood FILE.jsonl` adds held-out bits per byte on text outside the distillation
+domain (scripts/fetch_fortunes_heldout.sh makes one). `--adapt-rounds K` adds
+  (e) Adapt-Pruner: the teacher pruned layer-adaptively to the student's size in K rounds, each
+      followed by its share of the same distillation batches, one LR schedule over all rounds
 
 The same training batches (the recipe's packed stdlib documentation, tokenized by the teacher's
 tokenizer) feed four students on the pintsize engine (`Trainer`):
@@ -34,7 +42,7 @@ import torch
 
 from pintsize.data.eval_batches import eval_batches
 from pintsize.data.loader import TokenLoader
-from pintsize.model.checkpoint import load_model, save_model
+from pintsize.model.checkpoint import load_model, resolve_model_dir, save_model
 from pintsize.model.llama import Llama
 from pintsize.train.config import PretrainConfig
 from pintsize.train.distill_objective import DistillObjective, teacher_targets
@@ -90,10 +98,11 @@ def heldout(model: Llama, val: list[dict], objective: DistillObjective) -> dict:
     }
 
 
-def train_config(args, lr: float) -> PretrainConfig:
+def train_config(args, lr: float, steps: int | None = None) -> PretrainConfig:
+    steps = steps or args.steps
     return PretrainConfig(
-        seq_len=args.seq, micro_batch_size=args.batch, global_batch_tokens=args.seq * args.batch, max_steps=args.steps,
-        precision="fp32", ckpt_every=args.steps, keep_last=1, val_every=max(1, args.steps // args.points),
+        seq_len=args.seq, micro_batch_size=args.batch, global_batch_tokens=args.seq * args.batch, max_steps=steps,
+        precision="fp32", ckpt_every=steps, keep_last=1, val_every=max(1, args.steps // args.points),
         val_tokens=10**9, log_every=max(1, args.steps // 10), seed=args.seed,
         optimizer=dict(lr=lr, min_lr=lr / 10, warmup_steps=max(1, args.steps // 10), weight_decay=0.0),
     )
@@ -106,9 +115,48 @@ def student(pruned: Llama, init: str, seed: int) -> Llama:
     return Llama(pruned.config).train()
 
 
-def curve(run_dir: Path) -> list[dict]:
+def curve(run_dir: Path, offset: int = 0) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{"step": r["step"], "bpb": r["val_bpb"], "kl": r["val_kl"]} for r in rows if "val_bpb" in r]
+    return [{"step": r["step"] + offset, "bpb": r["val_bpb"], "kl": r["val_kl"]} for r in rows if "val_bpb" in r]
+
+
+def ood_bpb(model: Llama, tokenizer, texts: list[str] | None) -> float | None:
+    """Bits per byte on held-out text outside the distillation domain (None without --ood)."""
+    if not texts:
+        return None
+    from pintsize.eval.perplexity import evaluate_perplexity
+
+    was_training = model.training
+    r = evaluate_perplexity(model.eval(), tokenizer, texts, seq_len=min(512, model.config.block_size))
+    model.train(was_training)
+    return r.bits_per_byte
+
+
+def adapt_pruner(args, teacher_dir: Path, target: int, train: list[dict], val: list[dict], token_bytes, env: DistEnv,
+                 work: Path, calib) -> tuple[Llama, list[dict], list[dict]]:
+    """(e): K rounds of layer-adaptive pruning (model.prune_adaptive) to evenly spaced sizes, each
+    followed by its share of the distillation steps on the same batches, one LR schedule over all."""
+    from pintsize.model.prune_adaptive import adaptive_prune
+    from pintsize.train.iterative_distill import round_steps, round_targets
+
+    model = load_model(teacher_dir)
+    targets, steps = round_targets(model.num_params(), target, args.adapt_rounds), round_steps(args.steps, args.adapt_rounds)
+    done, points, rounds = 0, [], []
+    for k, (params, n) in enumerate(zip(targets, steps), start=1):
+        result = adaptive_prune(model.eval(), params, calib, args.seq, args.batch, amplitude=args.adapt_amplitude)
+        model = result.model.train()
+        rounds.append({"round": k, "params": model.num_params(), "substeps": result.substeps, "steps": n,
+                       "layers": [s.model_dump() for s in model.config.layers or []]})
+        print(json.dumps({"e_round": rounds[-1]}), flush=True)
+        objective = DistillObjective(None, model.config, args.temperature, args.kl_ratio, args.top_k, token_bytes)
+        trainer = Trainer(model, objective, train_config(args, args.lr_pruned, n), env, work / f"e{k}",
+                          Batches(train[done : done + n]), lambda: val, total_steps=n, section=f"variant e, round {k}",
+                          schedule=(done, args.steps))
+        trainer.fit()
+        points += curve(work / f"e{k}", done)
+        shutil.rmtree(work / f"e{k}")
+        model, done = trainer.model, done + n
+    return model, points, rounds
 
 
 def main() -> None:
@@ -127,7 +175,14 @@ def main() -> None:
     p.add_argument("--throughput-steps", type=int, default=3)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--only", default="abcd")
+    p.add_argument("--only", default="abcd", help="variants to train; e needs --adapt-rounds")
+    p.add_argument("--targets-cache", type=Path, default=None,
+                   help="a file for the batches with the teacher's top-k: written once, read by later runs of the same settings")
+    p.add_argument("--teacher", default="teacher", help="the teacher's stage in RUN (teacher-correct: the corrected one)")
+    p.add_argument("--ood", type=Path, default=None, help="held-out text outside the distillation domain (.jsonl, 'text')")
+    p.add_argument("--adapt-rounds", type=int, default=10, help="(e): Adapt-Pruner's rounds (~5%% of the teacher each)")
+    p.add_argument("--adapt-amplitude", type=float, default=0.02)
+    p.add_argument("--adapt-calib-tokens", type=int, default=4096, help="(e): calibration tokens per sub-step")
     p.add_argument("--save-models", type=Path, default=None,
                    help="save each trained variant as a model artifact DIR/<a|b|c|d> (for `pintsize eval harness`)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/distill_smollm2.json"))
@@ -138,7 +193,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    teacher = load_model(run / "teacher").eval().requires_grad_(False)
+    teacher_dir = resolve_model_dir(run / args.teacher)  # a model dir, or a training stage's artifact (teacher-correct)
+    teacher = load_model(teacher_dir).eval().requires_grad_(False)
     pruned = load_model(run / "prune").eval()
     pruned.source_dir = run / "prune"
     vocab = teacher.config.vocab_size
@@ -146,22 +202,53 @@ def main() -> None:
     loader = TokenLoader(run / "pack", "train", args.seq, args.batch, 0, 1, args.seed)
     train = list(islice(iter(loader), args.steps))
     val = list(eval_batches(run / "pack", "val", args.seq, args.batch, max_tokens=args.val_tokens))
-    teacher_tok_s = attach_teacher(teacher, train + val, args.temperature, args.top_k)
+    key = {k: str(getattr(args, k)) for k in ("run_dir", "teacher", "steps", "batch", "seq", "top_k", "temperature", "val_tokens", "seed")}
+    if args.targets_cache and args.targets_cache.is_file() and (cached := torch.load(args.targets_cache))["key"] == key:
+        train, val, teacher_tok_s = cached["train"], cached["val"], cached["teacher_tok_s"]  # another process's, same settings
+    else:
+        teacher_tok_s = attach_teacher(teacher, train + val, args.temperature, args.top_k)
+        if args.targets_cache:
+            torch.save({"key": key, "train": train, "val": val, "teacher_tok_s": teacher_tok_s}, args.targets_cache)
     scorer = DistillObjective(None, teacher.config, args.temperature, 1.0, args.top_k, token_bytes)
+    from transformers import AutoTokenizer
+
+    hf_tok = AutoTokenizer.from_pretrained(str(run / "tokenizer"))
+    ood = [json.loads(line)["text"] for line in args.ood.read_text().splitlines() if line.strip()] if args.ood else None
     result = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "train_tokens": args.steps * args.batch * args.seq,
         "teacher_params": teacher.num_params(), "student_params": pruned.num_params(),
         "teacher_topk_tokens_per_s": round(teacher_tok_s, 1),
-        "teacher": heldout(teacher, val, scorer), "pruned_before_training": heldout(pruned, val, scorer),
+        "teacher": heldout(teacher, val, scorer) | {"ood_bpb": ood_bpb(teacher, hf_tok, ood)},
+        "pruned_before_training": heldout(pruned, val, scorer) | {"ood_bpb": ood_bpb(pruned, hf_tok, ood)},
         "variants": {},
     }
+    if args.teacher != "teacher":  # the uncorrected teacher, for reference
+        original = load_model(resolve_model_dir(run / "teacher")).eval()
+        result["uncorrected_teacher"] = heldout(original, val, scorer) | {"ood_bpb": ood_bpb(original, hf_tok, ood)}
+        del original
     print(json.dumps({k: result[k] for k in ("teacher", "pruned_before_training")}), flush=True)
 
     variants = {"a": ("pruned", args.kl_ratio), "b": ("pruned", 0.0), "c": ("random", args.kl_ratio), "d": ("random", 0.0)}
     work = Path(tempfile.mkdtemp(prefix="distill-smollm2-"))
     try:
         for name in args.only:
+            if name == "e":
+                from pintsize.model.prune_importance import calibration_tokens
+
+                calib = calibration_tokens(run / "pack", None, teacher.config.vocab_size, args.adapt_calib_tokens)
+                t0 = time.perf_counter()
+                model, points, rounds = adapt_pruner(args, teacher_dir, pruned.num_params(), train, val, token_bytes, env,
+                                                     work, calib)
+                result["variants"]["e"] = {
+                    "init": "adapt-pruner", "kl_ratio": args.kl_ratio, "lr": args.lr_pruned,
+                    "seconds": round(time.perf_counter() - t0, 1), "params": model.num_params(), "rounds": rounds,
+                    "final": heldout(model, val, scorer) | {"ood_bpb": ood_bpb(model, hf_tok, ood)}, "curve": points,
+                }
+                print(json.dumps({"e": result["variants"]["e"]["final"]}), flush=True)
+                if args.save_models:
+                    save_model(model, model.config, args.save_models / "e", run / "tokenizer")
+                continue
             init, ratio = variants[name]
             lr = args.lr_pruned if init == "pruned" else args.lr_random
             model = student(pruned, init, args.seed)
@@ -173,7 +260,8 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             result["variants"][name] = {
                 "init": init, "kl_ratio": ratio, "lr": lr, "seconds": round(seconds, 1),
-                "final": heldout(trainer.model, val, scorer), "curve": curve(work / name),
+                "final": heldout(trainer.model, val, scorer) | {"ood_bpb": ood_bpb(trainer.model, hf_tok, ood)},
+                "curve": curve(work / name),
             }
             print(json.dumps({name: result["variants"][name]["final"]}), flush=True)
             if args.save_models:
@@ -215,16 +303,19 @@ def throughput(args, teacher: Llama, pruned: Llama, train: list[dict], env: Dist
     return out
 
 
-NAMES = {"a": "(a) pruned + distill", "b": "(b) pruned + next-token", "c": "(c) random + distill", "d": "(d) random + next-token"}
+NAMES = {"a": "(a) pruned + distill", "b": "(b) pruned + next-token", "c": "(c) random + distill", "d": "(d) random + next-token",
+         "e": "(e) Adapt-Pruner + distill"}
 
 
 def print_table(result: dict) -> None:
     print(f"\ntraining tokens per variant: {result['train_tokens']:,}")
-    print(f"{'model':28} {'bits/byte':>10} {'KL to teacher':>14} {'seconds':>8}")
-    for label, r, s in [("teacher", result["teacher"], ""), ("pruned, before training", result["pruned_before_training"], "")] + [
+    print(f"{'model':28} {'bits/byte':>10} {'KL to teacher':>14} {'OOD bits/byte':>14} {'seconds':>8}")
+    extra = [("uncorrected teacher", result["uncorrected_teacher"], "")] if "uncorrected_teacher" in result else []
+    for label, r, s in [("teacher", result["teacher"], "")] + extra + [("pruned, before training", result["pruned_before_training"], "")] + [
         (NAMES[k], v["final"], v["seconds"]) for k, v in result["variants"].items()
     ]:
-        print(f"{label:28} {r['bpb']:>10.4f} {r['kl']:>14.4f} {s!s:>8}")
+        ood = f"{r['ood_bpb']:.4f}" if r.get("ood_bpb") is not None else "-"
+        print(f"{label:28} {r['bpb']:>10.4f} {r['kl']:>14.4f} {ood:>14} {s!s:>8}")
     if "throughput" in result:
         print(f"throughput (tokens/s): {result['throughput']}")
 

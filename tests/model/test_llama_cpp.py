@@ -273,3 +273,24 @@ def test_pruned_model_through_llama_cpp(trained_model, tmp_path, target):
     c = pruned.config
     assert (c.d_model, c.head_dim) == (48, 16) and c.n_head * c.head_dim != c.d_model
     check_completion(tmp_path / "pruned", tmp_path, "float32", "The json module can encode", min_compared=4, exact=True)
+
+
+def test_layer_adaptive_model_through_llama_cpp(trained_model, tmp_path):
+    """Layers of different widths (Adapt-Pruner): the GGUF carries per-layer head counts and MLP
+    widths, as llama.cpp's "deci" architecture reads them (its "llama" architecture sizes every
+    layer's tensors from layer 0's values), and llama.cpp decodes what we decode."""
+    import numpy as np
+
+    from pintsize.model.checkpoint import load_model
+    from pintsize.model.prune_adaptive import adaptive_prune
+    from pintsize.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(trained_model / "tokenizer")
+    calib = np.array(tok.encode(TRAINING_TEXT * 8, add_special_tokens=False))
+    model = load_model(trained_model)
+    blocks = sum(p.numel() for p in model.blocks.parameters())
+    pruned = adaptive_prune(model, model.num_params() - blocks // 5, calib, 64, 4, amplitude=0.2).model  # blocks -20%
+    layers = pruned.config.layers
+    assert layers is not None and layers[0] != layers[1]
+    save_model(pruned, pruned.config, tmp_path / "adaptive", tokenizer_dir=trained_model / "tokenizer")
+    check_completion(tmp_path / "adaptive", tmp_path, "float32", "The json module can encode", min_compared=4, exact=True)

@@ -177,7 +177,6 @@ def test_the_shipped_recipe_plans_import_prune_distill_eval_export():
 
 
 def test_iterative_prune_and_distill_steps_to_the_target_in_rounds(tmp_path, data, teacher):
-    from pintsize.model.prune import target_config
     from pintsize.pipeline.stages import distill_recipe as run_distill_stage
     from pintsize.train.iterative_distill import round_steps, round_targets
 
@@ -185,18 +184,31 @@ def test_iterative_prune_and_distill_steps_to_the_target_in_rounds(tmp_path, dat
     shards, tokenizer = data
     big = teacher[0]
     have = load_config(big / "model").num_params()
-    target = int(0.6 * have)
-    recipe = parse_recipe(distill_recipe(big, prune=str(target), prune_iterations=3, max_steps=7, ckpt_every=2, val_every=2))
+    target = int(0.75 * have)  # the hidden size stays: -47% of the blocks' parameters
+    # Two layers: normalized importances are -1 and +1, so at the default amplitude (= the 2% step)
+    # the more important layer would never lose width; 0.01 prunes both, the other one faster.
+    recipe = parse_recipe(distill_recipe(big, prune=str(target), prune_iterations=3, max_steps=7, ckpt_every=2, val_every=2,
+                                         adapt_amplitude=0.01, calib_tokens=1024))
     out = run_distill_stage(recipe, shards, tokenizer, tmp_path / "distill", teacher=big)
     rounds = tmp_path / "distill-rounds"
     after = [read_manifest(rounds / str(k) / "prune")["stats"]["params_after"] for k in (1, 2, 3)]
-    wanted = round_targets(have, target_config(load_config(big / "model"), str(target)).num_params(), 3)
-    assert all(0.9 * w <= a <= w for a, w in zip(after, wanted)) and after[0] > after[1] > after[2]
+    wanted = round_targets(have, target, 3)
+    assert all(0.9 * w <= a <= w for a, w in zip(after, wanted)) and after[0] > after[1] > after[2]  # 2 heads: 5%
     # Each round prunes the previous round's distilled student, and trains its share of the steps.
     assert read_manifest(rounds / "2" / "prune")["inputs"]["model"]["path"] == str((rounds / "1" / "distill" / "model").resolve())
     assert read_manifest(rounds / "3" / "prune")["inputs"]["model"]["path"] == str((rounds / "2" / "distill" / "model").resolve())
     assert [max(series(d, "loss")) for d in (rounds / "1" / "distill", rounds / "2" / "distill", out)] == [3, 2, 2]
     assert load_config(out / "model").num_params() == after[2]
+    # Layer-adaptive (Adapt-Pruner): per-layer widths, the hidden size kept, sparsity in 2% sub-steps.
+    final = load_config(out / "model")
+    assert final.layers is not None and final.d_model == load_config(big / "model").d_model
+    assert read_manifest(rounds / "1" / "prune")["stats"]["substeps"] > 3
+    # One learning-rate schedule over the rounds: round 2's first step is step 4 of 7.
+    from pintsize.train.schedule import lr_at
+
+    opt = recipe.distill.optimizer
+    assert series(rounds / "2" / "distill", "lr")[1] == pytest.approx(lr_at(4, 7, opt))
+    assert series(out, "lr")[2] == pytest.approx(lr_at(7, 7, opt))
     # A rerun reuses the finished rounds.
     first = (rounds / "1" / "distill" / "manifest.json").stat().st_mtime_ns
     run_distill_stage(recipe, shards, tokenizer, tmp_path / "distill", teacher=big)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from pintsize.errors import PintsizeError
 from pintsize.model.config import ModelConfig
 from pintsize.model.llama import Llama
-from pintsize.train.distill_objective import DistillObjective
+from pintsize.train.distill_objective import DistillObjective, teacher_targets
 from pintsize.train.objective import IGNORE_INDEX
 
 
@@ -84,3 +84,19 @@ def test_a_few_steps_reduce_the_kl():
 def test_vocabulary_mismatch_is_one_clear_error():
     with pytest.raises(PintsizeError, match=r"teacher's vocabulary \(120\) differs from the student's \(100\)"):
         DistillObjective(Llama(cfg(vocab_size=120)), cfg())
+
+
+def test_teacher_targets_of_bf16_logits_match_an_fp32_reference():
+    # SmolLM2-like logits: large, spread over a 49k vocabulary. The reference is fp64 on the same
+    # (bf16-rounded) values, so the only error left is the log-normalizer's precision.
+    g = torch.Generator().manual_seed(0)
+    logits = (torch.randn(2, 8, 49152, generator=g) * 3 + 12).bfloat16()
+    logits[..., :64] += 8  # a clear top 64
+    logp, ids = teacher_targets(logits, 49152, temperature=1.0, top_k=64)
+    ref = torch.log_softmax(logits.double(), dim=-1).gather(-1, ids)
+    assert logp.dtype == torch.float32
+    assert (logp.double() - ref).abs().max() < 1e-4  # a bf16 log_z is off by up to ~0.06 nats here
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the same under autocast
+        logp_ac, _ = teacher_targets(logits, 49152, temperature=2.0, top_k=64)
+    ref2 = torch.log_softmax(logits.double() / 2, dim=-1).gather(-1, ids)
+    assert (logp_ac.double() - ref2).abs().max() < 1e-4

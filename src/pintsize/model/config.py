@@ -22,6 +22,15 @@ class RopeScaling(BaseModel):
     factor: float = Field(1.0, ge=1.0)
 
 
+class LayerShape(BaseModel):
+    """One block's widths, when they differ from layer to layer (a layer-adaptive prune)."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_head: int = Field(gt=0)
+    n_kv_head: int = Field(gt=0)
+    d_ff: int = Field(gt=0)
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +49,10 @@ class ModelConfig(BaseModel):
     tie_embeddings: bool = False
     init_std: float = Field(0.02, gt=0)
     pad_multiple: int = Field(64, gt=0)
+    layers: list[LayerShape] | None = Field(
+        None, description="per-block widths (Adapt-Pruner's layer-adaptive pruning); None: every block has n_head, "
+        "n_kv_head and d_ff. With layers, those three are the envelope every block fits in (what a uniform export pads to)"
+    )
 
     @model_validator(mode="after")
     def _check_shapes(self) -> "ModelConfig":
@@ -54,7 +67,30 @@ class ModelConfig(BaseModel):
             self.head_dim = self.d_model // self.n_head
         if self.head_dim % 2 != 0:
             raise ValueError(f"head_dim ({self.head_dim}) must be even for rotary embeddings")
+        if self.layers is not None:
+            if len(self.layers) != self.n_layer:
+                raise ValueError(f"layers has {len(self.layers)} entries for n_layer = {self.n_layer}")
+            group = self.n_head // self.n_kv_head
+            for i, s in enumerate(self.layers):
+                if s.n_head % s.n_kv_head or s.n_kv_head > self.n_kv_head or s.n_head // s.n_kv_head > group or s.d_ff > self.d_ff:
+                    raise ValueError(
+                        f"layers[{i}] ({s.n_head} heads, {s.n_kv_head} KV heads, d_ff {s.d_ff}) does not fit the envelope "
+                        f"n_head={self.n_head}, n_kv_head={self.n_kv_head}, d_ff={self.d_ff} (whole GQA groups, none larger)"
+                    )
+            if all(s == self.layer_envelope() for s in self.layers):
+                self.layers = None  # one form for a uniform model
         return self
+
+    def layer(self, i: int) -> LayerShape:
+        """Block i's widths."""
+        return self.layers[i] if self.layers is not None else self.layer_envelope()
+
+    def layer_envelope(self) -> LayerShape:
+        return LayerShape(n_head=self.n_head, n_kv_head=self.n_kv_head, d_ff=self.d_ff)
+
+    def padded_to_envelope(self) -> "ModelConfig":
+        """The same model with every block at the envelope's widths (zero-padded weights compute the same)."""
+        return self.model_copy(update={"layers": None})
 
     @property
     def padded_vocab_size(self) -> int:
@@ -63,13 +99,13 @@ class ModelConfig(BaseModel):
     def num_params(self, include_embedding: bool = True) -> int:
         """Exact parameter count of `pintsize.model.llama.Llama` built from this config."""
         d, hd = self.d_model, self.head_dim
-        attn = d * (self.n_head * hd) + 2 * d * (self.n_kv_head * hd) + (self.n_head * hd) * d
-        mlp = 3 * d * self.d_ff
-        per_layer = attn + mlp + 2 * d
+        blocks = 0
+        for i in range(self.n_layer):
+            s = self.layer(i)
+            blocks += 2 * d * (s.n_head * hd) + 2 * d * (s.n_kv_head * hd) + 3 * d * s.d_ff + 2 * d
         emb = self.padded_vocab_size * d
         head = 0 if self.tie_embeddings else emb
-        total = self.n_layer * per_layer + d + head
-        return total + (emb if include_embedding else 0)
+        return blocks + d + head + (emb if include_embedding else 0)
 
 
 NAMED_CONFIGS: dict[str, ModelConfig] = {

@@ -5,6 +5,12 @@ Written with the `gguf` package. The weights are first mapped to Hugging Face's 
 `convert_hf_to_gguf.py` does it; q and k are permuted from the "rotate half" RoPE layout
 that HF and pintsize use to the interleaved layout llama.cpp computes with.
 
+A model whose layers differ in width (`ModelConfig.layers`, after Adapt-Pruner) is written as
+GGUF architecture "deci" (llama.cpp's arch for NVIDIA's per-layer NAS Llamas: the same tensors
+and RoPE as "llama", with per-layer `head_count`, `head_count_kv` and `feed_forward_length`
+arrays). llama.cpp's "llama" arch reads such arrays but sizes every layer's tensors from layer 0's
+values, and refuses the file (checked with xllamacpp 2026.10.11549).
+
 Two tokenizer kinds are written: SentencePiece-style BPE with byte fallback (the Pints/Mistral
 tokenizer; GGUF model "llama") and byte-level BPE (GGUF model "gpt2"; pre-tokenizer "gpt-2", or
 "starcoder" when digits are split one by one first, as pintsize's trained BPEs do).
@@ -50,7 +56,8 @@ def export_gguf(model_dir: str | Path, out_file: str | Path, dtype: str = "float
 
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.tmp-{os.getpid()}")
-    writer = gguf.GGUFWriter(tmp, "llama")
+    arch = gguf.MODEL_ARCH.DECI if config.layers is not None else gguf.MODEL_ARCH.LLAMA
+    writer = gguf.GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[arch])
     try:
         _write_hparams(writer, config, dtype)
         _write_vocab(writer, tok_dir, config.padded_vocab_size)
@@ -72,9 +79,14 @@ def _write_hparams(writer, config: ModelConfig, dtype: str) -> None:
     writer.add_context_length(config.block_size)
     writer.add_embedding_length(config.d_model)
     writer.add_block_count(config.n_layer)
-    writer.add_feed_forward_length(config.d_ff)
-    writer.add_head_count(config.n_head)
-    writer.add_head_count_kv(config.n_kv_head)
+    if config.layers is None:
+        writer.add_feed_forward_length(config.d_ff)
+        writer.add_head_count(config.n_head)
+        writer.add_head_count_kv(config.n_kv_head)
+    else:  # per-layer arrays, as llama.cpp reads them (get_key_or_arr)
+        writer.add_feed_forward_length([s.d_ff for s in config.layers])
+        writer.add_head_count([s.n_head for s in config.layers])
+        writer.add_head_count_kv([s.n_kv_head for s in config.layers])
     writer.add_key_length(config.head_dim)
     writer.add_value_length(config.head_dim)
     writer.add_rope_dimension_count(config.head_dim)
@@ -91,16 +103,15 @@ def _write_hparams(writer, config: ModelConfig, dtype: str) -> None:
 def _write_tensors(writer, state: dict[str, torch.Tensor], config: ModelConfig, dtype: str) -> None:
     import gguf
 
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.n_layer)
+    arch = gguf.MODEL_ARCH.DECI if config.layers is not None else gguf.MODEL_ARCH.LLAMA
+    names = gguf.get_tensor_name_map(arch, config.n_layer)
     for hf_name, w in state.items():
         name = names.get_name(hf_name, try_suffixes=(".weight",))
         if name is None:
             raise CheckpointError(f"no GGUF name for tensor {hf_name}")
         w = w.float()
-        if hf_name.endswith("q_proj.weight"):
-            w = permute_for_gguf(w, config.n_head)
-        elif hf_name.endswith("k_proj.weight"):
-            w = permute_for_gguf(w, config.n_kv_head)
+        if hf_name.endswith(("q_proj.weight", "k_proj.weight")):
+            w = permute_for_gguf(w, w.shape[0] // config.head_dim)  # this layer's q or KV heads
         data = w.numpy()
         if data.ndim == 1 or dtype == "float32":  # llama.cpp keeps norms in fp32
             writer.add_tensor(name, data.astype(np.float32))

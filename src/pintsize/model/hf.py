@@ -34,15 +34,50 @@ TOKENIZER_FILES = (
 # ---------------------------------------------------------------- names and tensors
 
 
+def padded_to_envelope(state: dict[str, torch.Tensor], config: ModelConfig) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    """A model whose blocks differ in width (`config.layers`), as one with every block at the
+    envelope's widths, computing exactly the same: LlamaForCausalLM (and vLLM) need one
+    intermediate_size and one head count. Missing MLP channels get zero gate, up and down weights
+    (silu(0) * 0 = 0); a block's KV group j stays at KV slot j with its query heads first in the
+    group's slots; missing heads get zero q, k, v rows and zero output-projection columns, so
+    whatever they attend to adds nothing. Costs the envelope's parameters."""
+    if config.layers is None:
+        return state, config
+    env, hd = config.padded_to_envelope(), config.head_dim
+    group, out = env.n_head // env.n_kv_head, dict(state)
+    for i in range(config.n_layer):
+        s, p = config.layer(i), f"blocks.{i}."
+        per = s.n_head // s.n_kv_head
+        q_slots = torch.tensor([j * group + m for j in range(s.n_kv_head) for m in range(per)])
+        q_rows = (q_slots[:, None] * hd + torch.arange(hd)).reshape(-1)
+        kv_rows = torch.arange(s.n_kv_head * hd)
+        wq, wk, wv = state[p + "attn.qkv.weight"].split((s.n_head * hd, s.n_kv_head * hd, s.n_kv_head * hd))
+        qkv = wq.new_zeros((env.n_head + 2 * env.n_kv_head) * hd, wq.shape[1])
+        qkv[q_rows] = wq
+        qkv[env.n_head * hd + kv_rows] = wk
+        qkv[(env.n_head + env.n_kv_head) * hd + kv_rows] = wv
+        proj = state[p + "attn.proj.weight"]
+        wo = proj.new_zeros(proj.shape[0], env.n_head * hd)
+        wo[:, q_rows] = proj
+        gate, up = state[p + "mlp.gate_up.weight"].split(s.d_ff)
+        gate_up = gate.new_zeros(2 * env.d_ff, gate.shape[1])
+        gate_up[: s.d_ff], gate_up[env.d_ff : env.d_ff + s.d_ff] = gate, up
+        down = state[p + "mlp.down.weight"]
+        wd = down.new_zeros(down.shape[0], env.d_ff)
+        wd[:, : s.d_ff] = down
+        out |= {p + "attn.qkv.weight": qkv, p + "attn.proj.weight": wo, p + "mlp.gate_up.weight": gate_up, p + "mlp.down.weight": wd}
+    return out, env
+
+
 def to_hf_state_dict(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
-    q, kv = config.n_head * config.head_dim, config.n_kv_head * config.head_dim
     out = {"model.embed_tokens.weight": state["tok_emb.weight"], "model.norm.weight": state["norm.weight"]}
     if not config.tie_embeddings:
         out["lm_head.weight"] = state["lm_head.weight"]
     for i in range(config.n_layer):
-        p, h = f"blocks.{i}.", f"model.layers.{i}."
+        p, h, shape = f"blocks.{i}.", f"model.layers.{i}.", config.layer(i)
+        q, kv = shape.n_head * config.head_dim, shape.n_kv_head * config.head_dim
         wq, wk, wv = state[p + "attn.qkv.weight"].split((q, kv, kv), dim=0)
-        gate, up = state[p + "mlp.gate_up.weight"].split(config.d_ff, dim=0)
+        gate, up = state[p + "mlp.gate_up.weight"].split(shape.d_ff, dim=0)
         out |= {
             h + "input_layernorm.weight": state[p + "attn_norm.weight"],
             h + "self_attn.q_proj.weight": wq,
@@ -181,7 +216,8 @@ def export_hf(model_dir: str | Path, out_dir: str | Path, dtype: torch.dtype | N
     model_dir = resolve_model_dir(model_dir)
     config = load_config(model_dir)
     model = load_model(model_dir)
-    state = to_hf_state_dict(model.state_dict(), config)
+    state, config = padded_to_envelope(model.state_dict(), config)  # HF Llama has one width for every layer
+    state = to_hf_state_dict(state, config)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     tok_dir = tokenizer_path(model_dir)

@@ -1,7 +1,8 @@
 """The Llama-2 architecture, in one file.
 
 Pre-norm decoder blocks: RMSNorm -> grouped-query attention with rotary positions -> residual,
-RMSNorm -> SwiGLU MLP -> residual. No biases. Embeddings tied or untied, vocabulary padded to a
+RMSNorm -> SwiGLU MLP -> residual. No biases. Blocks may differ in head count and MLP width
+(`config.layer(i)`, after a layer-adaptive prune); d_model and head_dim are the same everywhere. Embeddings tied or untied, vocabulary padded to a
 multiple of 64. Weight layout: q/k/v are one fused projection and gate/up another (fewer, larger
 matmuls); `pintsize.model.hf` splits them into Hugging Face's names.
 
@@ -61,7 +62,8 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class KVCache:
-    """Preallocated keys and values for every layer, for incremental decoding.
+    """Preallocated keys and values for every layer, for incremental decoding (as many KV heads as
+    the widest block; a narrower block uses the first ones).
 
     `length` tokens are filled; a forward pass with the cache appends its tokens at `length`
     and advances it.
@@ -78,9 +80,10 @@ class KVCache:
         start, end = self.length, self.length + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache full: {end} tokens > max_len {self.max_len}")
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        heads = k.shape[1]
+        self.k[layer, :, :heads, start:end] = k
+        self.v[layer, :, :heads, start:end] = v
+        return self.k[layer, :, :heads, :end], self.v[layer, :, :heads, :end]
 
     def reset(self) -> None:
         self.length = 0
@@ -106,7 +109,8 @@ class Attention(nn.Module):
         self.config = config
         self.layer_idx = layer_idx
         hd = config.head_dim
-        self.q_size, self.kv_size = config.n_head * hd, config.n_kv_head * hd
+        self.n_head, self.n_kv_head = config.layer(layer_idx).n_head, config.layer(layer_idx).n_kv_head
+        self.q_size, self.kv_size = self.n_head * hd, self.n_kv_head * hd
         self.qkv = nn.Linear(config.d_model, self.q_size + 2 * self.kv_size, bias=False)
         self.proj = nn.Linear(self.q_size, config.d_model, bias=False)
 
@@ -114,9 +118,9 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         hd = self.config.head_dim
         q, k, v = self.qkv(x).split((self.q_size, self.kv_size, self.kv_size), dim=-1)
-        q = q.view(B, T, self.config.n_head, hd).transpose(1, 2)
-        k = k.view(B, T, self.config.n_kv_head, hd).transpose(1, 2)
-        v = v.view(B, T, self.config.n_kv_head, hd).transpose(1, 2)
+        q = q.view(B, T, self.n_head, hd).transpose(1, 2)
+        k = k.view(B, T, self.n_kv_head, hd).transpose(1, 2)
+        v = v.view(B, T, self.n_kv_head, hd).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         causal = True
         if kv_cache is not None:
@@ -127,11 +131,11 @@ class Attention(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, layer_idx: int):
         super().__init__()
-        self.d_ff = config.d_ff
-        self.gate_up = nn.Linear(config.d_model, 2 * config.d_ff, bias=False)
-        self.down = nn.Linear(config.d_ff, config.d_model, bias=False)
+        self.d_ff = config.layer(layer_idx).d_ff
+        self.gate_up = nn.Linear(config.d_model, 2 * self.d_ff, bias=False)
+        self.down = nn.Linear(self.d_ff, config.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up(x).split(self.d_ff, dim=-1)
@@ -144,7 +148,7 @@ class Block(nn.Module):
         self.attn_norm = RMSNorm(config.d_model, config.norm_eps)
         self.attn = Attention(config, layer_idx)
         self.mlp_norm = RMSNorm(config.d_model, config.norm_eps)
-        self.mlp = SwiGLU(config)
+        self.mlp = SwiGLU(config, layer_idx)
 
     def forward(self, x, cos, sin, mask=None, kv_cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin, mask, kv_cache)

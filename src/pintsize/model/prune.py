@@ -1,8 +1,9 @@
 """Structured pruning (Minitron, arXiv 2407.14679): a smaller Llama sliced out of a trained one.
 
 Width: MLP channels, attention heads and embedding channels are ranked by activation importance
-(`prune_importance`); the same counts are kept in every layer (the config has one d_ff, one
-n_head), the indices are each layer's own, except d_model, which is one residual stream.
+(`prune_importance`); a target config keeps the same counts in every layer, a config with
+per-layer widths (`layers`, from `prune_adaptive`) its own counts per layer; the indices are each
+layer's own, except d_model, which is one residual stream.
 Heads are kept per GQA group: a query head only ever leaves with, or stays next to, its KV head.
 Depth: the blocks with the smallest 1 - cos(input, output) are dropped, or (depth_score="loss")
 those whose removal raises the calibration loss least.
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 
 from pintsize.errors import PintsizeError
-from pintsize.model.config import NAMED_CONFIGS, ModelConfig
+from pintsize.model.config import NAMED_CONFIGS, LayerShape, ModelConfig
 from pintsize.model.llama import Llama
 from pintsize.model.prune_importance import Importance
 
@@ -40,6 +41,9 @@ def _width_config(cfg: ModelConfig, factor: float) -> ModelConfig:
 
 def target_config(cfg: ModelConfig, target: str) -> ModelConfig:
     """The pruned config for `target`, checked against `cfg` (nothing may grow; GQA must hold)."""
+    if cfg.layers is not None:
+        raise PruneError(f"--target {target}: the model's layers have widths of their own (a layer-adaptive prune); "
+                         "a one-shot target applies to uniform models only")
     cfg = cfg.model_copy(update={"head_dim": cfg.head_dim})  # head_dim stays; d_model may not divide by n_head any more
     m = PARAMETER_COUNT.match(target)
     if m:
@@ -93,11 +97,11 @@ def _top(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(scores, k).indices.sort().values
 
 
-def _kept_heads(scores: torch.Tensor, cfg: ModelConfig, new: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _kept_heads(scores: torch.Tensor, old: LayerShape, new: LayerShape) -> tuple[torch.Tensor, torch.Tensor]:
     """(query heads, KV heads) to keep in one layer: the best KV groups (by their query heads'
     summed importance), then the best query heads inside each kept group."""
-    g = cfg.n_head // cfg.n_kv_head
-    by_group = scores.view(cfg.n_kv_head, g)
+    g = old.n_head // old.n_kv_head
+    by_group = scores.view(old.n_kv_head, g)
     groups = _top(by_group.sum(dim=1), new.n_kv_head)
     per_group = new.n_head // new.n_kv_head
     q = torch.cat([grp * g + _top(by_group[grp], per_group) for grp in groups.tolist()])
@@ -123,17 +127,17 @@ def prune_model(model: Llama, new: ModelConfig, imp: Importance) -> Llama:
     if not new.tie_embeddings:
         out["lm_head.weight"] = sd["lm_head.weight"][:, keep_d]
     for j, i in enumerate(keep_blocks.tolist()):
-        src, dst = f"blocks.{i}.", f"blocks.{j}."
-        q_heads, kv_heads = _kept_heads(imp.heads[i], cfg, new)
+        src, dst, old_shape, new_shape = f"blocks.{i}.", f"blocks.{j}.", cfg.layer(i), new.layer(j)
+        q_heads, kv_heads = _kept_heads(imp.heads[i], old_shape, new_shape)
         q_rows, kv_rows = _rows(q_heads, hd), _rows(kv_heads, hd)
-        q_size, kv_size = cfg.n_head * hd, cfg.n_kv_head * hd
+        q_size, kv_size = old_shape.n_head * hd, old_shape.n_kv_head * hd
         qkv_rows = torch.cat([q_rows, q_size + kv_rows, q_size + kv_size + kv_rows])
-        ff = _top(imp.channels[i], new.d_ff)
+        ff = _top(imp.channels[i], new_shape.d_ff)
         out[dst + "attn_norm.weight"] = sd[src + "attn_norm.weight"][keep_d]
         out[dst + "mlp_norm.weight"] = sd[src + "mlp_norm.weight"][keep_d]
         out[dst + "attn.qkv.weight"] = sd[src + "attn.qkv.weight"][qkv_rows][:, keep_d]
         out[dst + "attn.proj.weight"] = sd[src + "attn.proj.weight"][keep_d][:, q_rows]
-        out[dst + "mlp.gate_up.weight"] = sd[src + "mlp.gate_up.weight"][torch.cat([ff, cfg.d_ff + ff])][:, keep_d]
+        out[dst + "mlp.gate_up.weight"] = sd[src + "mlp.gate_up.weight"][torch.cat([ff, old_shape.d_ff + ff])][:, keep_d]
         out[dst + "mlp.down.weight"] = sd[src + "mlp.down.weight"][keep_d][:, ff]
     from pintsize.model.checkpoint import build_model
 
@@ -178,6 +182,12 @@ def prune_artifact(model_dir: str | Path, out: str | Path, target: str, calibrat
 
 
 def describe(cfg: ModelConfig) -> str:
-    return ", ".join(f"{k}={getattr(cfg, k)}" for k in SHAPE_FIELDS) + f" ({cfg.num_params():,} parameters)"
+    if cfg.layers is None:
+        shape = ", ".join(f"{k}={getattr(cfg, k)}" for k in SHAPE_FIELDS)
+    else:
+        heads, ffs = [s.n_head for s in cfg.layers], [s.d_ff for s in cfg.layers]
+        shape = (f"n_layer={cfg.n_layer}, d_model={cfg.d_model}, per layer: heads {min(heads)}-{max(heads)}, "
+                 f"d_ff {min(ffs)}-{max(ffs)}")
+    return f"{shape} ({cfg.num_params():,} parameters)"
 
 

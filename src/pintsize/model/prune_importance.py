@@ -26,8 +26,8 @@ from pintsize.model.llama import Llama, RMSNorm
 
 @dataclass
 class Importance:
-    heads: torch.Tensor  # [n_layer, n_head]
-    channels: torch.Tensor  # [n_layer, d_ff]
+    heads: list[torch.Tensor]  # per layer: [that layer's n_head]
+    channels: list[torch.Tensor]  # per layer: [that layer's d_ff]
     embedding: torch.Tensor  # [d_model]
     blocks: torch.Tensor  # [n_layer]
     tokens: int
@@ -85,7 +85,6 @@ def calibration_tokens(path: str | Path, tokenizer_dir: Path | None, vocab_size:
     return ids
 
 
-@torch.no_grad()
 def _sequences(tokens: np.ndarray, seq_len: int) -> torch.Tensor:
     """[n, seq_len] windows of the calibration tokens (one shorter window when there are fewer)."""
     seq_len = min(seq_len, len(tokens))
@@ -93,11 +92,12 @@ def _sequences(tokens: np.ndarray, seq_len: int) -> torch.Tensor:
     return torch.from_numpy(tokens[: n_seq * seq_len]).view(n_seq, seq_len)
 
 
+@torch.no_grad()  # forward only: a kept graph costs ~2 GB per 1,000 calibration tokens on SmolLM2
 def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_size: int) -> Importance:
     cfg = model.config
-    L, H, hd = cfg.n_layer, cfg.n_head, cfg.head_dim
-    heads = torch.zeros(L, H, dtype=torch.float64)
-    channels = torch.zeros(L, cfg.d_ff, dtype=torch.float64)
+    L, hd = cfg.n_layer, cfg.head_dim
+    heads = [torch.zeros(cfg.layer(i).n_head, dtype=torch.float64) for i in range(L)]
+    channels = [torch.zeros(cfg.layer(i).d_ff, dtype=torch.float64) for i in range(L)]
     embedding = torch.zeros(cfg.d_model, dtype=torch.float64)
     blocks = torch.zeros(L, dtype=torch.float64)
     hooks = []
@@ -105,7 +105,7 @@ def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_
     def on_proj_input(i):
         def hook(_mod, args):
             y = args[0].float()
-            heads[i] += y.view(*y.shape[:-1], H, hd).norm(dim=-1).sum(dim=(0, 1)).double()
+            heads[i] += y.view(*y.shape[:-1], -1, hd).norm(dim=-1).sum(dim=(0, 1)).double()
         return hook
 
     def on_down_input(i):
@@ -139,7 +139,7 @@ def activation_importance(model: Llama, tokens: np.ndarray, seq_len: int, batch_
         for h in hooks:
             h.remove()
     n = x.numel()
-    return Importance(heads / n, channels / n, embedding / n, blocks / n, n)
+    return Importance([h / n for h in heads], [c / n for c in channels], embedding / n, blocks / n, n)
 
 
 @torch.no_grad()

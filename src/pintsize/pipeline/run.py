@@ -106,7 +106,7 @@ def plan(recipe: Recipe, force: frozenset[str] = frozenset()) -> list[Step]:
     return steps
 
 
-EVERY_RANK = frozenset({"pretrain", "distill", "sft", "dpo"})  # under torchrun: the stages all ranks run together
+EVERY_RANK = frozenset({"teacher-correct", "pretrain", "distill", "sft", "dpo"})  # under torchrun: the stages all ranks run together
 WAIT_POLL_S = 2.0
 
 

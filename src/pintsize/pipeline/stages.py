@@ -155,12 +155,21 @@ def _dpo(recipe: Recipe, out: Path) -> None:
     print_summary(run_dpo(recipe, start_model(recipe, "dpo"), out), "dpo")
 
 
-def teacher_dir(recipe: Recipe) -> Path:
+def teacher_source(recipe: Recipe) -> Path:
     """[distill].teacher: the run's `teacher` stage when it names a GGUF to import, else the path itself."""
     from pintsize.train.distill_config import is_gguf
 
     teacher = recipe.distill.teacher
     return stage_dir(recipe, "teacher") if is_gguf(teacher) else Path(teacher)
+
+
+def teacher_dir(recipe: Recipe) -> Path:
+    """The teacher that prune and distill read: the `teacher-correct` stage's when the recipe corrects it."""
+    return stage_dir(recipe, "teacher-correct") if _corrects_teacher(recipe) else teacher_source(recipe)
+
+
+def _corrects_teacher(r: Recipe) -> bool:
+    return r.distill is not None and r.distill.correct_teacher_steps > 0
 
 
 def student_dir(recipe: Recipe) -> Path | None:
@@ -186,6 +195,20 @@ def _teacher(recipe: Recipe, out: Path) -> None:
     from pintsize.model.gguf_import import import_gguf_artifact
 
     import_gguf_artifact(recipe.distill.teacher, out)
+
+
+def _teacher_correct(recipe: Recipe, out: Path) -> None:
+    from pintsize.train.commands import print_summary
+    from pintsize.train.teacher_correct import run_teacher_correction
+
+    shards, tokenizer = stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer")
+    print_summary(run_teacher_correction(recipe, shards, tokenizer, teacher_source(recipe), out))
+
+
+def _teacher_correct_config(r: Recipe):
+    from pintsize.train.teacher_correct import correction_config
+
+    return correction_config(r.distill)
 
 
 def _prune(recipe: Recipe, out: Path) -> None:
@@ -280,7 +303,7 @@ STAGES: tuple[Stage, ...] = (
     # Before the tokenizer: a distilled run tokenizes with the imported teacher's tokenizer.
     Stage(
         "teacher",
-        lambda r: _distills(r) and teacher_dir(r) == stage_dir(r, "teacher"),
+        lambda r: _distills(r) and teacher_source(r) == stage_dir(r, "teacher"),
         lambda r: {"teacher": r.distill.teacher},
         lambda r: {},
         _teacher,
@@ -299,6 +322,13 @@ STAGES: tuple[Stage, ...] = (
         lambda r: r.pack,
         lambda r: {"corpus": _corpus(r), "tokenizer": stage_dir(r, "tokenizer")},
         _pack,
+    ),
+    Stage(
+        "teacher-correct",
+        _corrects_teacher,
+        _teacher_correct_config,
+        lambda r: {"teacher": teacher_source(r), "shards": stage_dir(r, "pack"), "tokenizer": stage_dir(r, "tokenizer")},
+        _teacher_correct,
     ),
     Stage(
         "prune",

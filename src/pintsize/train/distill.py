@@ -60,8 +60,9 @@ def resolve_student(recipe: Recipe, student: Path | None, vocab: int) -> Student
 
 
 def run_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher: Path, student: Path | None, out: Path,
-                device: str | None = None) -> Path:
-    """Distill `teacher` into the student (see DistillConfig) on `shards`; write a training-stage artifact at `out`."""
+                device: str | None = None, schedule: tuple[int, int] | None = None) -> Path:
+    """Distill `teacher` into the student (see DistillConfig) on `shards`; write a training-stage artifact at `out`.
+    `schedule` = (steps before, total steps): this distillation is one part of a longer LR schedule."""
     from pintsize.data.loader import TokenLoader, eval_batches
     from pintsize.data.shards import read_meta
     from pintsize.train.token_bytes import token_byte_lengths
@@ -112,11 +113,13 @@ def run_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher: Path, st
         val_data=val_data,
         out=Path(out),
         inputs=inputs,
-        artifact_config={"model": st.config.model_dump(mode="json"), "distill": fingerprinted(cfg)},
+        artifact_config={"model": st.config.model_dump(mode="json"), "distill": fingerprinted(cfg)}
+        | ({"schedule": list(schedule)} if schedule else {}),
         init_state=load_file(str(st.weights)) if st.weights else None,
         init_source=str(st.weights or ""),
         tokenizer_dir=tokenizer,
         stats={"teacher": str(teacher_dir), "teacher_params": teacher_config.num_params()},
+        schedule=schedule,
     )
     torch.manual_seed(cfg.seed)
     return run_training_stage(stage, device)

@@ -17,6 +17,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         tokenizer: Path = TOKENIZER_OPT,
         teacher: Path = typer.Option(None, "--teacher", help="the teacher model (default: the recipe's distill.teacher, or the run's teacher/ import)"),
         student: Path = typer.Option(None, "--student", help="the student model (default: the recipe's distill.student, or the run's prune/, or the rounds of prune_iterations)"),
+        correct_teacher_steps: int = typer.Option(
+            None, "--correct-teacher-steps", min=0,
+            help="teacher correction: first fine-tune the teacher this many steps on the shards, into the run's "
+            "teacher-correct/ (reused when unchanged); default: the recipe's distill.correct_teacher_steps"),
         out: Path = typer.Option(None, "--out", help="output directory (default: the run's distill/)"),
         device: str = DEVICE_OPT,
         force: bool = FORCE_OPT,
@@ -31,8 +35,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         recipe = load_recipe(recipe_file)
         if recipe.distill is None:
             raise RecipeError(f"{recipe_file}: the recipe has no [distill] section")
+        if correct_teacher_steps is not None:
+            recipe = recipe.model_copy(update={"distill": recipe.distill.model_copy(update={"correct_teacher_steps": correct_teacher_steps})})
         shards, tokenizer = packed_inputs(recipe, shards, tokenizer)
         out = out or recipe.stage_dir("distill")
         if already_finished(out, "distill", force):
             return
+        if recipe.distill.correct_teacher_steps:
+            from pintsize.pipeline.stages import stage_dir, teacher_source
+            from pintsize.train.teacher_correct import STAGE, corrected_teacher
+
+            teacher = corrected_teacher(recipe, shards, tokenizer, teacher or teacher_source(recipe), stage_dir(recipe, STAGE), device)
         print_summary(distill_recipe(recipe, shards, tokenizer, out, teacher, student, device))

@@ -3,7 +3,8 @@ pretraining engine and data (packed shards), with every [pretrain] setting (step
 optimizer, checkpoints) as well.
 
 When a recipe has [distill], it replaces [pretrain] in `pintsize run`: SFT, eval and export use
-the distilled model. The student is, in order: `student` (a model dir, a prune or training-stage
+the distilled model. With `correct_teacher_steps`, the teacher is first fine-tuned on the shards
+(train/teacher_correct.py) and everything after uses the corrected teacher. The student is, in order: `student` (a model dir, a prune or training-stage
 artifact), else the teacher pruned to `prune` (the run's `prune` stage, calibrated on the run's
 training shards), else the recipe's [model] config from random initialization.
 """
@@ -39,9 +40,20 @@ class DistillConfig(TrainConfig):
         "or the least loss increase when dropped (one calibration pass per block)"
     )
     prune_iterations: int = Field(
-        1, ge=1, le=100, description="with `prune` (a parameter count): reach it in this many prune-then-distill rounds, "
-        "each a share of max_steps (Adapt-Pruner's schedule; 1: prune once, then distill)"
+        1, ge=1, le=100, description="with `prune` (a parameter count): Adapt-Pruner, reach it in this many rounds of a "
+        "layer-adaptive prune (each layer its own widths) then distillation, each round a share of max_steps "
+        "(the paper: rounds of ~5% of the parameters; 1: prune once, uniformly, then distill)"
     )
+    adapt_amplitude: float = Field(
+        0.02, ge=0, le=0.5, description="with prune_iterations > 1: how far a layer's sparsity moves per 2% step from "
+        "its importance (Adapt-Pruner's amplitude A; 0: every layer pruned alike)"
+    )
+    correct_teacher_steps: int = Field(
+        0, ge=0, description="teacher correction (arXiv 2408.11796): first fine-tune the teacher for this many steps "
+        "(next-token loss, on the distillation shards; the run's `teacher-correct` stage), then prune and distill from it"
+    )
+    correct_teacher_lr: float | None = Field(None, gt=0, description="peak learning rate of the teacher correction "
+                                             "(default: [distill.optimizer].lr)")
     student_init: Literal["weights", "random"] = Field(
         "weights", description="random: the student's architecture with fresh weights (the from-scratch baseline)"
     )

@@ -9,8 +9,10 @@ the (k + 1)-bucket views of both distributions, sum_k p_T(k) log(p_T(k) / p_S(k)
 log(p_T(rest) / p_S(rest)). It is >= 0, never above the full KL, and equal to it at k = V. (The
 earlier form renormalized the teacher over its k tokens, which told the student that every other
 token has probability 0: on SmolLM2 at k = 64 that left its next-token loss behind plain training.)
-Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy: the top k and the log-sum-exp
-are taken on the teacher's own logits (bf16 under autocast), then upcast.
+Only [B, T, k] teacher values are kept, not a [B, T, V] fp32 copy: the top k is taken on the
+teacher's own logits (bf16 under autocast); the log-sum-exp is computed in fp32 a chunk of rows at a
+time (`logsumexp_fp32`), because a bf16 log_z of SmolLM2's logits (~20) is rounded to a step of
+0.125 and put every top-k log-probability off by up to 0.06 nats.
 
 A batch may carry the teacher's targets already (`teacher_logp`, `teacher_ids`: computed once and
 shared by several students, as benchmarks/distill_smollm2.py does); the teacher is not run then.
@@ -45,8 +47,16 @@ def teacher_targets(teacher_logits: torch.Tensor, vocab: int, temperature: float
     if top_k is None or top_k >= vocab:
         return F.log_softmax(logits.float() / temperature, dim=-1), None
     values, ids = logits.topk(top_k, dim=-1)  # the same k at any temperature > 0
-    log_z = torch.logsumexp(logits / temperature, dim=-1, keepdim=True).float()
-    return values.float() / temperature - log_z, ids
+    return values.float() / temperature - logsumexp_fp32(logits, temperature), ids
+
+
+def logsumexp_fp32(logits: torch.Tensor, temperature: float = 1.0, rows: int = 1024) -> torch.Tensor:
+    """logsumexp(logits / T) over the last dim [..., 1], in fp32 whatever the logits' dtype (and
+    outside autocast), `rows` rows at a time: only a [rows, V] fp32 copy exists at once."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    with torch.autocast(logits.device.type, enabled=False):
+        parts = [torch.logsumexp(chunk.float() / temperature, dim=-1) for chunk in flat.split(rows)]
+    return torch.cat(parts).view(*logits.shape[:-1], 1)
 
 
 def forward_kl(student_logits: torch.Tensor, teacher_logp: torch.Tensor, teacher_ids: torch.Tensor | None,

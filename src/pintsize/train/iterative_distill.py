@@ -1,10 +1,15 @@
-"""Iterative prune-and-distill, Adapt-Pruner's schedule ([distill].prune_iterations > 1): instead of
-pruning the teacher to the target once and then distilling, reach the target in K rounds. Round k
-prunes the current student to the k-th of K evenly spaced parameter counts between the teacher's
-and the target (its importance measured on the student as it is now, over the training shards),
-then distills it from the teacher for its share of [distill].max_steps (the schedule, warm-up
-included, restarts each round). [distill].prune must be a parameter count; each round keeps the
-depth and head layout and narrows d_model and d_ff, as the one-shot prune to a count does.
+"""Adapt-Pruner's iterative prune-and-distill (arXiv 2502.03460; [distill].prune_iterations > 1):
+instead of pruning the teacher to the target once and then distilling, reach the target in K
+rounds. Round k prunes the current student layer-adaptively (`model.prune_adaptive`: each layer its
+own head count and MLP width from its importance, in sparsity sub-steps of 2%) to the k-th of K
+evenly spaced parameter counts between the teacher's and the target, its importance measured on
+the student as it is now over the training shards; then distills it from the teacher for its share
+of [distill].max_steps. The learning rate follows one schedule over all rounds (warm-up once, then
+the decay), as the reference's WSD schedule continues across its stages. [distill].prune must be a
+parameter count. The hidden size is not pruned (as in the reference), so the per-layer widths
+shrink further than a one-shot prune's to the same count; the model keeps per-layer widths
+(`ModelConfig.layers`), which GGUF writes as per-layer arrays (llama.cpp's "deci" architecture)
+and the HF export pads with zeros to one width (exact).
 
 Rounds are written next to the stage's artifact, OUT-rounds/<k>/{prune,distill}; a rerun reuses
 finished rounds of the same recipe, and the last round's distillation is published at OUT.
@@ -37,12 +42,17 @@ def round_steps(total: int, rounds: int) -> list[int]:
 
 
 def _target_params(target: str, teacher_dir: Path) -> int:
-    from pintsize.model.prune import PARAMETER_COUNT, target_config
+    from pintsize.model.prune import PARAMETER_COUNT
 
-    if not PARAMETER_COUNT.match(target):
+    m = PARAMETER_COUNT.match(target)
+    if not m:
         raise RecipeError(f"[distill].prune = {target!r}: prune_iterations > 1 needs a parameter count (e.g. \"67M\"), "
                           "the budget the rounds step towards")
-    return target_config(load_config(teacher_dir), target).num_params()
+    want = int(float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()])
+    have = load_config(teacher_dir).num_params()
+    if want > have:
+        raise RecipeError(f"[distill].prune = {target!r}: more parameters than the teacher has ({have:,})")
+    return want
 
 
 def _finished(directory: Path) -> bool:
@@ -52,7 +62,8 @@ def _finished(directory: Path) -> bool:
 def run_iterative_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher: Path, out: Path,
                           device: str | None = None) -> Path:
     """Prune and distill in [distill].prune_iterations rounds (see the module docstring); returns OUT."""
-    from pintsize.model.prune import describe, prune_artifact
+    from pintsize.model.prune import describe
+    from pintsize.model.prune_adaptive import adaptive_prune_artifact
     from pintsize.train.distill import run_distill
 
     cfg = recipe.distill
@@ -75,18 +86,19 @@ def run_iterative_distill(recipe: Recipe, shards: Path, tokenizer: Path, teacher
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_json(work / "rounds.json", key | {"targets": targets, "steps": steps})
 
-    current = teacher
+    current, done = teacher, 0
     for k, (params, n_steps) in enumerate(zip(targets, steps), start=1):
         pruned, distilled = work / str(k) / "prune", out if k == rounds else work / str(k) / "distill"
-        print(f"round {k}/{rounds}: prune to {params:,} parameters, then distill for {n_steps} steps")
+        print(f"round {k}/{rounds}: prune layer-adaptively to {params:,} parameters, then distill for {n_steps} steps")
         if not _finished(pruned):
-            before, after = prune_artifact(current, pruned, str(params), shards, cfg.calib_tokens, cfg.seq_len,
-                                           depth_score=cfg.depth_score)
+            before, after = adaptive_prune_artifact(current, pruned, params, shards, cfg.calib_tokens, cfg.seq_len,
+                                                    amplitude=cfg.adapt_amplitude)
             print(f"  pruned {describe(before.config)} -> {describe(after.config)}")
         if k == rounds or not _finished(distilled):
             round_cfg = cfg.model_copy(update={"max_steps": n_steps, "student_init": "weights"})
-            run_distill(recipe.model_copy(update={"distill": round_cfg}), shards, tokenizer, teacher, pruned, distilled, device)
-        current = distilled
+            run_distill(recipe.model_copy(update={"distill": round_cfg}), shards, tokenizer, teacher, pruned, distilled,
+                        device, schedule=(done, cfg.max_steps))
+        current, done = distilled, done + n_steps
     return out
 
 

@@ -60,6 +60,7 @@ class TrainingStage:
     init_source: str = ""
     tokenizer_dir: Path | None = None  # copied into model/tokenizer
     stats: dict = field(default_factory=dict)  # the stage's own account (of its data), merged into the manifest's stats
+    schedule: tuple[int, int] | None = None  # (steps before, total steps): one LR schedule over several stages
 
 
 def build_initial_model(stage: TrainingStage, env: DistEnv) -> Llama:
@@ -92,6 +93,7 @@ def run_training_stage(stage: TrainingStage, device: str | None = None) -> Path:
             total_steps=total_steps(stage.config, stage.stage),
             flops_per_token=flops_per_token(stage.model_config, stage.config.seq_len),
             section=stage.stage,
+            schedule=stage.schedule,
         )
         trainer.fit()
         weights = trainer.full_model_state()

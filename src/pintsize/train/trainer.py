@@ -117,10 +117,13 @@ class Trainer:
         total_steps: int,
         flops_per_token: float | None = None,
         section: str = "pretrain",
+        schedule: tuple[int, int] | None = None,
     ):
         """`model` is on `env.device`, built identically on every rank; the trainer applies
         checkpointing, compilation and sharding. `val_data` makes a fresh finite iterable
-        (one validation pass; its length is the caller's choice, e.g. `val_tokens`)."""
+        (one validation pass; its length is the caller's choice, e.g. `val_tokens`). `schedule`
+        = (steps before this run, total steps) makes the learning rate one part of a longer
+        schedule (the rounds of an iterative prune); None: this run is the whole schedule."""
         self.config = config
         self.env = env
         self.run_dir = Path(run_dir)
@@ -128,6 +131,7 @@ class Trainer:
         self.train_data = train_data
         self.val_data = val_data
         self.total_steps = total_steps
+        self.schedule_offset, self.schedule_steps = schedule or (0, total_steps)
         self.flops_per_token = flops_per_token
         self.section = section
         self.accum = grad_accum_steps(config, env.world_size, section)
@@ -148,6 +152,9 @@ class Trainer:
         self.first_nonfinite_step: int | None = None  # named when the final weights are not finite
         self.last_loss: float | None = None
         self.last_val_loss: float | None = None
+
+    def lr_at(self, step: int) -> float:
+        return lr_at(self.schedule_offset + step, self.schedule_steps, self.config.optimizer)
 
     # ------------------------------------------------------------ one step
 
@@ -194,7 +201,7 @@ class Trainer:
         bad, recent_mean = self.guard.judge(means[0], grad_norm)
 
         self.step += 1
-        lr = lr_at(self.step, self.total_steps, self.config.optimizer)
+        lr = self.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         if fused:
@@ -329,7 +336,7 @@ class Trainer:
             "last_loss": self.last_loss,
             "last_val_loss": self.last_val_loss,
             "guard": self.guard.state_dict(),
-            "lr": lr_at(self.step, self.total_steps, self.config.optimizer),
+            "lr": self.lr_at(self.step),
         }
         data_state = self.train_data.state_dict() if self.train_data is not None else {}
         return self.checkpoints.save(self.step, self.model, self.optimizer, state, data_state)
