@@ -514,7 +514,7 @@ SPECS: dict[str, Spec] = {
     "pretrain": Spec({"recipe_file": RECIPE, "shards": SHARDS, "tokenizer": TOKENIZER, "out": OUT_DIR, "device": DEVICE,
                       "force": FLAG}, {"shards": _copy("shards"), "tokenizer": _copy("tokenizer"), **CPU}),
     "distill": Spec({"recipe_file": DISTILL_RECIPE, "shards": SHARDS, "tokenizer": TOKENIZER, "teacher": MODEL, "student": MODEL,
-                     "out": OUT_DIR, "device": DEVICE, "force": FLAG},
+                     "correct_teacher_steps": COUNT0, "out": OUT_DIR, "device": DEVICE, "force": FLAG},
                     {"shards": _copy("shards"), "tokenizer": _copy("tokenizer"), **CPU}),
     "sft": Spec({"recipe_file": RECIPE, "model": MODEL, "out": OUT_DIR, "device": DEVICE, "force": FLAG},
                 {"model": _copy("model"), **CPU}),

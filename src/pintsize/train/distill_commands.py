@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from pintsize import cli_options
 from pintsize.train.commands import DEVICE_OPT, FORCE_OPT, SHARDS_OPT, TOKENIZER_OPT, already_finished, packed_inputs, print_summary
 
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         tokenizer: Path = TOKENIZER_OPT,
         teacher: Path = typer.Option(None, "--teacher", help="the teacher model (default: the recipe's distill.teacher, or the run's teacher/ import)"),
         student: Path = typer.Option(None, "--student", help="the student model (default: the recipe's distill.student, or the run's prune/, or the rounds of prune_iterations)"),
-        correct_teacher_steps: int = typer.Option(
+        correct_teacher_steps: int = cli_options.count(
             None, "--correct-teacher-steps", min=0,
             help="teacher correction: first fine-tune the teacher this many steps on the shards, into the run's "
             "teacher-correct/ (reused when unchanged); default: the recipe's distill.correct_teacher_steps"),
