@@ -17,7 +17,7 @@ from pintsize.data.config import PackConfig
 from pintsize.errors import RecipeError
 from pintsize.eval.config import EvalConfig
 from pintsize.model.recipe import ExportConfig, ModelSection
-from pintsize.pipeline.ablate_config import AblateConfig
+from pintsize.pipeline.ablate.config import AblateConfig
 from pintsize.pipeline.adapt_config import AdaptConfig
 from pintsize.pipeline.quality_stage import QualityModelConfig
 from pintsize.tokenizer.config import TokenizerConfig

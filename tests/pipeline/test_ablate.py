@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from pintsize.cli import app
 from pintsize.data.pydoc_corpus import pydoc_documents
-from pintsize.pipeline.ablate import Layout, run_ablation
-from pintsize.pipeline.ablate_split import is_heldout
+from pintsize.pipeline.ablate.run import Layout, run_ablation
+from pintsize.pipeline.ablate.split import is_heldout
 from pintsize.recipe import parse_recipe
 
 torch.set_num_threads(1)  # tiny models: a second thread only adds contention on a shared machine
@@ -191,8 +191,8 @@ def _tables(v) -> bool:
 
 def test_variants_switch_off_only_their_steps(tmp_path):
     from pintsize.curate.config import DataConfig
-    from pintsize.pipeline.ablate_config import VariantName
-    from pintsize.pipeline.ablate_variants import VARIANTS, variant_data
+    from pintsize.pipeline.ablate.config import VariantName
+    from pintsize.pipeline.ablate.variants import VARIANTS, variant_data
 
     data = DataConfig.model_validate(
         {
@@ -231,7 +231,7 @@ def test_ablate_section_is_checked(ablate, message):
 
 
 def test_cloze_items_hold_the_true_next_line():
-    from pintsize.pipeline.ablate_cloze import build_cloze, score_cloze
+    from pintsize.pipeline.ablate.cloze import build_cloze, score_cloze
 
     docs = [
         "\n".join(f"Document {d} explains topic number {k} in a sentence of ordinary words." for k in range(30))

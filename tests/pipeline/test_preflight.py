@@ -149,7 +149,7 @@ def test_a_broken_user_task_stops_run_dry_run_before_any_training(tmp_path, monk
 
 def test_ablate_checks_its_eval_data_before_the_first_training(tmp_path, monkeypatch):
     import pintsize.eval.harness as harness
-    from pintsize.pipeline.ablate import run_ablation
+    from pintsize.pipeline.ablate.run import run_ablation
 
     (tmp_path / "docs.jsonl").write_text('{"text": "Some documentation."}\n')
     recipe = parse_recipe({

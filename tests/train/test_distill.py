@@ -134,7 +134,7 @@ def test_teacher_with_another_vocabulary_or_tokenizer_is_one_line(tmp_path, data
 
 def test_run_plans_teacher_import_prune_and_distill_in_place_of_pretraining(tmp_path):
     from pintsize.pipeline.run import plan
-    from pintsize.pipeline.stages import final_stage
+    from pintsize.pipeline.layout import final_stage
 
     d = {
         "run": {"name": "kd", "out_dir": str(tmp_path / "kd")},
@@ -149,7 +149,7 @@ def test_run_plans_teacher_import_prune_and_distill_in_place_of_pretraining(tmp_
     assert all(actions[s] == "run" for s in ("teacher", "tokenizer", "pack", "prune", "distill", "sft", "eval"))
     names = [s.stage.name for s in plan(recipe)]
     assert names.index("teacher") < names.index("tokenizer") < names.index("prune") < names.index("distill") < names.index("sft")
-    from pintsize.pipeline.stages import start_model
+    from pintsize.pipeline.layout import start_model
 
     assert start_model(recipe, "sft") == tmp_path / "kd/distill"
     d.pop("sft")

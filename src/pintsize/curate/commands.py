@@ -40,7 +40,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Curate raw text into a corpus: normalize, language ID, heuristic filters, dedup, PII,
         decontamination, quality, mixture. A killed run resumes where it stopped."""
         from pintsize.curate.pipeline import run_curate
-        from pintsize.pipeline.stages import curate_config, quality_model_used
+        from pintsize.pipeline.layout import curate_config, quality_model_used
         from pintsize.recipe import load_recipe
 
         r = load_recipe(recipe)

@@ -46,7 +46,7 @@ def resolve_label_input(source: Path, quality_model: str | None = None, workers:
 
 
 def _from_recipe(path: Path, quality_model: str | None, workers: int | None) -> LabelInput:
-    from pintsize.pipeline.stages import curate_config, quality_model_used, stage_dir
+    from pintsize.pipeline.layout import curate_config, quality_model_used, stage_dir
     from pintsize.recipe import load_recipe
 
     recipe = load_recipe(path)

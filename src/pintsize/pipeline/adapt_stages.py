@@ -14,7 +14,7 @@ def imports_base(recipe: Recipe) -> bool:
 
 
 def base_model(recipe: Recipe) -> Path:
-    from pintsize.pipeline.stages import stage_dir
+    from pintsize.pipeline.layout import stage_dir
 
     return stage_dir(recipe, "base") if imports_base(recipe) else Path(recipe.adapt.base)
 
@@ -39,7 +39,7 @@ def transfer_config(recipe: Recipe):
 
 
 def transfer_inputs(recipe: Recipe) -> dict[str, Path]:
-    from pintsize.pipeline.stages import stage_dir
+    from pintsize.pipeline.layout import stage_dir
 
     inputs = {"model": base_model(recipe), "tokenizer": stage_dir(recipe, "tokenizer")}
     if recipe.adapt.init == "focus":
@@ -69,7 +69,7 @@ def extend_base_tokenizer(recipe: Recipe, corpus: Path, out: Path) -> None:
 
 def with_adapted_start(recipe: Recipe) -> Recipe:
     """The recipe with [pretrain].init_from at the transferred model (unless the recipe names one)."""
-    from pintsize.pipeline.stages import stage_dir
+    from pintsize.pipeline.layout import stage_dir
 
     if recipe.adapt is None or recipe.pretrain.init_from:
         return recipe
@@ -78,7 +78,7 @@ def with_adapted_start(recipe: Recipe) -> Recipe:
 
 
 def adapt_eval_inputs(recipe: Recipe) -> dict[str, Path]:
-    from pintsize.pipeline.stages import stage_dir
+    from pintsize.pipeline.layout import stage_dir
 
     inputs = {"base": base_model(recipe), "transfer": stage_dir(recipe, "transfer"), "trained": stage_dir(recipe, "pretrain"),
               "shards": stage_dir(recipe, "pack")}

@@ -60,7 +60,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Train the same model on the same token budget on curated and less curated versions of the
         recipe's data (two seeds each) and compare them on held-out expository text and a cloze task."""
         from pintsize.errors import RecipeError
-        from pintsize.pipeline.ablate import run_ablation
+        from pintsize.pipeline.ablate.run import run_ablation
         from pintsize.recipe import load_recipe
 
         def split(value: str | None) -> list[str] | None:

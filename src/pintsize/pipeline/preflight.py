@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 from pintsize.artifacts import MANIFEST
 from pintsize.errors import PintsizeError
-from pintsize.pipeline.stages import stage_dir
+from pintsize.pipeline.layout import stage_dir
 from pintsize.recipe import Recipe
 
 

@@ -10,8 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pintsize.errors import PintsizeError, RecipeError
+from pintsize.errors import PintsizeError
 from pintsize.pipeline import adapt_stages
+from pintsize.pipeline.layout import (
+    corrects_teacher,
+    curate_config,
+    final_model,
+    final_stage,
+    prunes_iteratively,
+    prunes_once,
+    quality_model_used,
+    stage_dir,
+    start_model,
+    student_dir,
+    teacher_dir,
+    teacher_source,
+)
 from pintsize.recipe import Recipe
 
 
@@ -24,66 +38,11 @@ class Stage:
     execute: Callable[[Recipe, Path], Any]  # writes the stage's artifact at the given path
 
 
-def stage_dir(recipe: Recipe, name: str) -> Path:
-    """A stage's artifact: the run's own, or another run's when [run].reuse names it."""
-    reused = recipe.run.reuse.get(name)
-    return Path(reused) if reused else recipe.stage_dir(name)
-
-
-def base_stage(recipe: Recipe) -> str:
-    """The stage that makes the base model: distillation replaces pretraining when the recipe has it."""
-    return "distill" if recipe.distill else "pretrain"
-
-
-def final_stage(recipe: Recipe) -> Path:
-    """The training stage whose model the later stages use: DPO if there is one, else SFT, else
-    pretraining (or distillation)."""
-    return stage_dir(recipe, "dpo" if recipe.dpo else "sft" if recipe.sft else base_stage(recipe))
-
-
-def final_model(recipe: Recipe) -> Path:
-    return final_stage(recipe) / "model"
-
-
 def _corpus(recipe: Recipe) -> Path:
     path = stage_dir(recipe, "curate")
     if not recipe.data.sources and not path.exists():
         raise PintsizeError(f"the recipe has no [data] sources and there is no curated corpus at {path}")
     return path
-
-
-def curate_config(recipe: Recipe):
-    """The [data] section, with the run's own quality model when [quality_model] trains one and
-    [data.quality].model names none. A [data.quality] section with neither is an error: its cut
-    would silently not happen."""
-    data = recipe.data
-    if recipe.quality_model is not None and data.quality.model is None:
-        quality = data.quality.model_copy(update={"model": str(stage_dir(recipe, "quality"))})
-        data = data.model_copy(update={"quality": quality})
-    elif data.quality.model is None and "quality" in data.model_fields_set:
-        raise RecipeError(
-            "[data.quality] says how to cut but no model is named: set [data.quality].model "
-            "(a quality model directory, e.g. from `pintsize quality train` or `pintsize quality label`), or add a "
-            "[quality_model] section that trains one, or remove [data.quality] to curate without the quality step"
-        )
-    return data
-
-
-def quality_model_used(recipe: Recipe, data) -> str | None:
-    """Which quality model curation uses, in words, after checking that it is there; None without one."""
-    model = data.quality.model
-    if model is None:
-        return None
-    if recipe.quality_model is not None and recipe.data.quality.model is None:
-        if not (Path(model) / "manifest.json").is_file():
-            raise RecipeError(
-                f"[data.quality] uses the model this run's `quality` stage trains ([quality_model]), and "
-                f"{model} is not there yet: `pintsize run` trains it before curating, or name a model in [data.quality].model"
-            )
-        from pintsize.artifacts import read_manifest
-
-        return f"{model} (this run's `quality` stage, trained {read_manifest(model).get('finished', '?')})"
-    return f"{model} ([data.quality].model)"
 
 
 def _curate_inputs(recipe: Recipe) -> dict[str, Path]:
@@ -127,14 +86,6 @@ def _pretrain(recipe: Recipe, out: Path) -> None:
     run_pretrain(adapt_stages.with_adapted_start(recipe), stage_dir(recipe, "pack"), stage_dir(recipe, "tokenizer"), out)
 
 
-def start_model(recipe: Recipe, section: str) -> Path:
-    """Where SFT or DPO starts: [section].init_from, else the run's previous training stage."""
-    init_from = getattr(recipe, section).init_from
-    if init_from:
-        return Path(init_from)
-    return stage_dir(recipe, base_stage(recipe) if section == "sft" or recipe.sft is None else "sft")
-
-
 def _posttrain_inputs(recipe: Recipe, section: str) -> dict[str, Path]:
     """The starting model and the data files (hashed, so an edited file reruns the stage)."""
     data = {f"data{i}": Path(p) for i, p in enumerate(getattr(recipe, section).data) if not p.startswith("builtin:")}
@@ -153,42 +104,6 @@ def _dpo(recipe: Recipe, out: Path) -> None:
     from pintsize.train.posttrain_commands import print_summary
 
     print_summary(run_dpo(recipe, start_model(recipe, "dpo"), out), "dpo")
-
-
-def teacher_source(recipe: Recipe) -> Path:
-    """[distill].teacher: the run's `teacher` stage when it names a GGUF to import, else the path itself."""
-    from pintsize.train.distill_config import is_gguf
-
-    teacher = recipe.distill.teacher
-    return stage_dir(recipe, "teacher") if is_gguf(teacher) else Path(teacher)
-
-
-def teacher_dir(recipe: Recipe) -> Path:
-    """The teacher that prune and distill read: the `teacher-correct` stage's when the recipe corrects it."""
-    return stage_dir(recipe, "teacher-correct") if _corrects_teacher(recipe) else teacher_source(recipe)
-
-
-def _corrects_teacher(r: Recipe) -> bool:
-    return r.distill is not None and r.distill.correct_teacher_steps > 0
-
-
-def student_dir(recipe: Recipe) -> Path | None:
-    """[distill].student, else the run's `prune` stage when [distill].prune is set (and pruned once),
-    else None ([model], or the rounds of an iterative prune, which the distill stage makes itself)."""
-    d = recipe.distill
-    return Path(d.student) if d.student else stage_dir(recipe, "prune") if _prunes_once(recipe) else None
-
-
-def _prunes(r: Recipe) -> bool:
-    return not r.distill.student and r.distill.prune is not None
-
-
-def _prunes_once(r: Recipe) -> bool:
-    return _prunes(r) and r.distill.prune_iterations == 1
-
-
-def _prunes_iteratively(r: Recipe) -> bool:
-    return _prunes(r) and r.distill.prune_iterations > 1
 
 
 def _teacher(recipe: Recipe, out: Path) -> None:
@@ -227,7 +142,7 @@ def distill_recipe(recipe: Recipe, shards: Path, tokenizer: Path, out: Path, tea
     from pintsize.train.iterative_distill import run_iterative_distill
 
     teacher = teacher or teacher_dir(recipe)
-    if student is None and _prunes_iteratively(recipe):
+    if student is None and prunes_iteratively(recipe):
         return run_iterative_distill(recipe, shards, tokenizer, teacher, out, device)
     return run_distill(recipe, shards, tokenizer, teacher, student or student_dir(recipe), out, device=device)
 
@@ -325,14 +240,14 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "teacher-correct",
-        _corrects_teacher,
+        corrects_teacher,
         _teacher_correct_config,
         lambda r: {"teacher": teacher_source(r), "shards": stage_dir(r, "pack"), "tokenizer": stage_dir(r, "tokenizer")},
         _teacher_correct,
     ),
     Stage(
         "prune",
-        lambda r: _distills(r) and _prunes_once(r),
+        lambda r: _distills(r) and prunes_once(r),
         lambda r: {"prune": r.distill.prune, "calib_tokens": r.distill.calib_tokens, "seq_len": r.distill.seq_len,
                    "depth_score": r.distill.depth_score},
         lambda r: {"teacher": teacher_dir(r), "shards": stage_dir(r, "pack")},

@@ -3,7 +3,7 @@ base model, the transferred one and the trained one (stage adapt_eval)."""
 
 from __future__ import annotations
 
-from pintsize.report.sections import StageDirs, artifact_file, read_json, table
+from pintsize.report.elements import StageDirs, artifact_file, read_json, table
 
 
 def adaptation(dirs: StageDirs) -> str:

@@ -7,7 +7,7 @@ import html
 from collections import Counter
 from pathlib import Path
 
-from pintsize.report.sections import figure, png, table
+from pintsize.report.elements import figure, png, table
 
 
 def funnel_plot(steps: dict[str, dict[str, dict]]) -> str:

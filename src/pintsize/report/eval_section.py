@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from pintsize.report.sections import kpis, table
+from pintsize.report.elements import kpis, table
 
 
 def _fmt(v) -> str:

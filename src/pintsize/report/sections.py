@@ -3,68 +3,12 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import json
-from pathlib import Path
+from pintsize.report.data_section import render_curation
+from pintsize.report.elements import StageDirs, artifact_file, figure, kpis, png, read_json, read_jsonl, table
+from pintsize.report.eval_section import render_eval
+from pintsize.report.tokenizer_section import render_tokenizer
 
 TRAINING_STAGES = ("pretrain", "sft", "dpo")
-StageDirs = dict[str, Path]
-
-
-def artifact_file(dirs: StageDirs, stage: str, name: str) -> Path:
-    """A file of a stage's artifact (a path that does not exist when the stage is not there)."""
-    return dirs.get(stage, Path("/nonexistent")) / name
-
-
-def png(fig) -> str:
-    """A matplotlib figure as an inline <img> (the page stays one self-contained file)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
-
-
-def figure(width: float = 9, height: float = 3.4):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(1, 1, figsize=(width, height))
-
-
-def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def table(header: list[str], rows: list[list], numeric_from: int = 1) -> str:
-    def cell(i: int, v) -> str:
-        if isinstance(v, float):
-            v = f"{v:,.4g}"
-        elif isinstance(v, int):
-            v = f"{v:,}"
-        cls = " class='num'" if i >= numeric_from else ""
-        return f"<td{cls}>{html.escape(str(v))}</td>"
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def kpis(items: list[tuple[str, str]]) -> str:
-    return "<div class='grid'>" + "".join(
-        f"<div class='kpi'><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>" for k, v in items
-    ) + "</div>"
 
 
 # ---------------------------------------------------------------- summary
@@ -102,8 +46,6 @@ def data_funnel(dirs: StageDirs) -> str:
     stats = read_json(artifact_file(dirs, "curate", "stats.json"))
     if not stats:
         return ""
-    from pintsize.report.data_section import render_curation
-
     return render_curation(stats, dirs["curate"])
 
 
@@ -111,8 +53,6 @@ def tokenizer(dirs: StageDirs) -> str:
     if not artifact_file(dirs, "tokenizer", "manifest.json").is_file() or not artifact_file(dirs, "curate", "manifest.json").is_file():
         return ""
     tok_dir, corpus = dirs["tokenizer"], dirs["curate"]
-    from pintsize.report.tokenizer_section import render_tokenizer
-
     return render_tokenizer(tok_dir, corpus)
 
 
@@ -170,6 +110,4 @@ def evaluation(dirs: StageDirs) -> str:
     results = read_json(artifact_file(dirs, "eval", "results.json"))
     if not results:
         return ""
-    from pintsize.report.eval_section import render_eval
-
     return render_eval(results)

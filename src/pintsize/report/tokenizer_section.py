@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pintsize.report.sections import figure, png, table
+from pintsize.report.elements import figure, png, table
 
 DOCS_PER_SOURCE = 100
 

@@ -21,15 +21,21 @@ import queue
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol
 
 import torch
 
 from pintsize.model.llama import Llama
 from pintsize.serve.sampling import SamplingParams, TokenChooser
 
-if TYPE_CHECKING:
-    from pintsize.serve.generate import Generator
+
+class ModelWithVocab(Protocol):
+    """What a batched decoder needs of a `serve.generate.Generator` (named here, not imported:
+    generate.py imports this module, so imports run one way)."""
+
+    model: Llama
+    vocab_size: int
+
 
 _END = object()  # a request's last item: no more tokens
 FIRST_SLOTS = 128  # the shared cache's first length per row; it doubles as longer requests come
@@ -101,7 +107,7 @@ class _StepCache:
 
 
 @contextmanager
-def batched_decoding(generator: "Generator", max_batch: int) -> Iterator["BatchedDecoder"]:
+def batched_decoding(generator: ModelWithVocab, max_batch: int) -> Iterator["BatchedDecoder"]:
     """A decoder for the generator's model for the length of a block (evaluations, MT-Bench):
     `generator.stream(ids, params, decoder)` from up to `max_batch` threads decodes together."""
     decoder = BatchedDecoder(generator.model, generator.vocab_size, max_batch)

@@ -29,7 +29,7 @@ DEVICE_OPT = cli_options.device(None, "--device", help="cuda or cpu (default: cu
 
 def packed_inputs(recipe, shards: Path | None, tokenizer: Path | None) -> tuple[Path, Path]:
     """The shards and tokenizer a training command reads: the options, or the run's pack/ and tokenizer/."""
-    from pintsize.pipeline.stages import stage_dir
+    from pintsize.pipeline.layout import stage_dir
 
     return (
         _stage_input(shards, stage_dir(recipe, "pack"), "pack", "--shards"),

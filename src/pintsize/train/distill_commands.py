@@ -43,7 +43,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if already_finished(out, "distill", force):
             return
         if recipe.distill.correct_teacher_steps:
-            from pintsize.pipeline.stages import stage_dir, teacher_source
+            from pintsize.pipeline.layout import stage_dir, teacher_source
             from pintsize.train.teacher_correct import STAGE, corrected_teacher
 
             teacher = corrected_teacher(recipe, shards, tokenizer, teacher or teacher_source(recipe), stage_dir(recipe, STAGE), device)

@@ -43,7 +43,7 @@ def _run(section: str, recipe_file: Path, model: Path | None, out: Path | None, 
     recipe = load_recipe(recipe_file)
     if getattr(recipe, section) is None:
         raise PintsizeError(f"{recipe_file}: the recipe has no [{section}] section")
-    from pintsize.pipeline.stages import start_model
+    from pintsize.pipeline.layout import start_model
 
     model = model or start_model(recipe, section)  # checked (and named in the error) by the stage
     out = out or recipe.stage_dir(section)

@@ -2,7 +2,7 @@
 the same token budget with the same seeds and one tokenizer, on differently curated versions of
 the same raw data, compared on held-out expository text and a downstream task.
 
-    split (held-out docs out, copies of them removed: ablate_split) ──┬─▶ curate variant ─▶ pack ─▶ pretrain x seeds ─▶ score
+    split (held-out docs out, copies of them removed: ablate.split) ──┬─▶ curate variant ─▶ pack ─▶ pretrain x seeds ─▶ score
                                                                       └─▶ curate reference ─▶ tokenizer (shared)
 
 Fairness: every run has the recipe's [model], [pretrain] schedule and optimizer, the token
@@ -36,7 +36,7 @@ from rich.table import Table
 
 from pintsize.artifacts import MANIFEST, ArtifactWriter, atomic_write_json, hash_config, hash_path, read_manifest
 from pintsize.errors import PintsizeError, RecipeError
-from pintsize.pipeline.ablate_config import AblateConfig
+from pintsize.pipeline.ablate.config import AblateConfig
 from pintsize.recipe import Recipe
 
 console = Console()
@@ -163,7 +163,7 @@ def run_ablation(
     steps = Steps(layout, dry_run)
     t_start = time.time()
 
-    from pintsize.pipeline.ablate_split import build_split, source_inputs, split_config
+    from pintsize.pipeline.ablate.split import build_split, source_inputs, split_config
 
     steps("split (held-out + decontamination)", layout.split, split_config(recipe.data, cfg), source_inputs(recipe.data, cfg),
           lambda: build_split(recipe.data, cfg, layout.split))
@@ -202,7 +202,7 @@ def _quality_model(steps: Steps, recipe: Recipe, layout: Layout):
 
 
 def _curate(steps: Steps, base, layout: Layout, v: str) -> None:
-    from pintsize.pipeline.ablate_variants import variant_data
+    from pintsize.pipeline.ablate.variants import variant_data
 
     data = variant_data(base, v, layout.split / "sources")
 
@@ -255,7 +255,7 @@ def _train(steps: Steps, recipe: Recipe, layout: Layout, v: str, seed: int, budg
 def _score(recipe: Recipe, layout: Layout, cfg: AblateConfig, v: str, seed: int, budget: int) -> dict:
     """The run's training facts and scores; scores are reused while model, split and eval settings are unchanged."""
     from pintsize.data.shards import read_meta
-    from pintsize.pipeline.ablate_eval import eval_config, evaluate_run
+    from pintsize.pipeline.ablate.eval import eval_config, evaluate_run
 
     pretrain = layout.pretrain(v, seed)
     manifest = read_manifest(pretrain)
@@ -294,8 +294,8 @@ def _score(recipe: Recipe, layout: Layout, cfg: AblateConfig, v: str, seed: int,
 
 
 def _write_results(recipe: Recipe, layout: Layout, cfg: AblateConfig, budget: int, runs: dict, seconds: float) -> Path:
-    from pintsize.pipeline.ablate_report import plot_results, print_results, summarize
-    from pintsize.pipeline.ablate_variants import describe
+    from pintsize.pipeline.ablate.report import plot_results, print_results, summarize
+    from pintsize.pipeline.ablate.variants import describe
     from pintsize.train.stage import fingerprinted
 
     split_stats = json.loads((layout.split / "stats.json").read_text())

@@ -7,8 +7,8 @@ import math
 import time
 from pathlib import Path
 
-from pintsize.pipeline.ablate_config import AblateConfig
-from pintsize.pipeline.ablate_split import CLOZE, EVAL, HELDOUT, read_jsonl
+from pintsize.pipeline.ablate.config import AblateConfig
+from pintsize.pipeline.ablate.split import CLOZE, EVAL, HELDOUT, read_jsonl
 
 
 def eval_config(cfg: AblateConfig, seq_len: int) -> dict:
@@ -25,7 +25,7 @@ def eval_config(cfg: AblateConfig, seq_len: int) -> dict:
 def evaluate_run(model_dir: Path, split: Path, cfg: AblateConfig, seq_len: int) -> dict:
     from pintsize.eval.lm import PintsizeLM
     from pintsize.eval.perplexity import evaluate_perplexity
-    from pintsize.pipeline.ablate_cloze import score_cloze
+    from pintsize.pipeline.ablate.cloze import score_cloze
     from pintsize.serve.generate import Generator
 
     t0 = time.time()

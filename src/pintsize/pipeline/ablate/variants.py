@@ -1,7 +1,7 @@
 """The data variants of an ablation: each is the recipe's [data] with some curation switched off.
 
 Every variant reads the same raw documents: the recipe's sources after the held-out split and
-the removal of copies of held-out text (`ablate_split`), so the variants differ only in curation.
+the removal of copies of held-out text (`ablate.split`), so the variants differ only in curation.
 Decontamination against the recipe's evaluation sets ([data.decontamination]) stays on in every
 variant: it is benchmark hygiene, not a quality step, and no variant may be scored on a
 benchmark it has seen.

@@ -2,7 +2,7 @@
 
 Every variant trains the recipe's [model] with the recipe's [pretrain] schedule on the same token
 budget, with the same seeds and one shared tokenizer; only the [data] curation differs (see
-`ablate_variants.VARIANTS` for the fixed set of variant names).
+`ablate.variants.VARIANTS` for the fixed set of variant names).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ import numpy as np
 from pintsize.artifacts import ArtifactWriter, atomic_write_json
 from pintsize.curate.config import DataConfig, SourceConfig
 from pintsize.errors import RecipeError
-from pintsize.pipeline.ablate_config import AblateConfig
+from pintsize.pipeline.ablate.config import AblateConfig
 
 STAGE = "ablate-split"
 SOURCES, HELDOUT = "sources", "heldout"
@@ -211,7 +211,7 @@ def build_split(data: DataConfig, cfg: AblateConfig, out: Path) -> Path:
                 st["train_bytes"] += len(text.encode("utf-8"))
             w.close()
 
-        from pintsize.pipeline.ablate_cloze import build_cloze
+        from pintsize.pipeline.ablate.cloze import build_cloze
 
         eval_docs = _eval_subset(heldout_docs, cfg)
         with open(art.dir / HELDOUT / EVAL, "w", encoding="utf-8") as f:
