@@ -35,6 +35,7 @@ from typing import Callable, Iterator
 import pytest
 from typer.testing import CliRunner
 from curate.fake_judge import FakeJudgeServer
+from toml_writer import write_toml
 
 BINARY = bytes((i * 167 + 13) % 256 for i in range(4096))  # NULs, invalid UTF-8, every byte value
 HUGE = "1" + "0" * 30  # beyond int64 and float precision
@@ -57,31 +58,6 @@ class World:
 
 def _jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-def _toml_value(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else json.dumps(v)
-
-
-def _write_toml(path: Path, sections: dict) -> Path:
-    lines = []
-
-    def table(name: str, d: dict) -> None:
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict))
-        for k, v in d.items():
-            if isinstance(v, dict):
-                table(f"{name}.{k}", v)
-
-    for name, section in sections.items():
-        if isinstance(section, list):  # an array of tables
-            for item in section:
-                lines.append(f"[[{name}]]")
-                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
-        else:
-            table(name, section)
-    path.write_text("\n".join(lines) + "\n")
     return path
 
 
@@ -189,8 +165,8 @@ def world(tmp_path_factory) -> Iterator[World]:
         "sft": _train(data=[str(p["chat"])]),
         "dpo": _train(data=[str(p["pairs"])]),
     }
-    p["recipe"] = _write_toml(root / "recipe.toml", base)
-    p["distill_recipe"] = _write_toml(root / "distill.toml", {**{k: v for k, v in base.items() if k != "pretrain"},
+    p["recipe"] = write_toml(root / "recipe.toml", base)
+    p["distill_recipe"] = write_toml(root / "distill.toml", {**{k: v for k, v in base.items() if k != "pretrain"},
                                                               "distill": _train(teacher=str(p["model"]), student=str(p["model"]))})
     tasks = root / "tasks"
     tasks.mkdir()

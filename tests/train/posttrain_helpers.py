@@ -12,6 +12,7 @@ from pintsize.model.checkpoint import save_model
 from pintsize.model.config import ModelConfig
 from pintsize.model.llama import Llama
 from pintsize.recipe import Recipe, parse_recipe
+from toml_writer import write_toml
 
 SEQ = 128
 
@@ -51,21 +52,8 @@ def recipe(root: Path, **sections) -> Recipe:
 
 
 def write_recipe(path: Path, **sections) -> Path:
-    """The same recipe as TOML, for the CLI (tomllib reads; we write the few types we need)."""
-
-    def value(v) -> str:
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
-
-    lines = []
-    for name, section in sections.items():
-        tables = {k: v for k, v in section.items() if isinstance(v, dict)}
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {value(v)}" for k, v in section.items() if k not in tables]
-        for sub, table in tables.items():
-            lines.append(f"[{name}.{sub}]")
-            lines += [f"{k} = {value(v)}" for k, v in table.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """The same recipe as TOML, for the CLI."""
+    return write_toml(path, sections)
 
 
 def metrics(artifact: Path, key: str) -> dict[int, float]:

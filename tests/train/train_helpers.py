@@ -64,20 +64,10 @@ def recipe_dict(**pretrain) -> dict:
 
 
 def write_recipe(path: Path, **pretrain) -> Path:
-    """recipe_dict as a TOML file (JSON scalars and arrays are valid TOML values)."""
-    lines = []
+    """recipe_dict as a TOML file."""
+    from toml_writer import write_toml  # tests/, on the path under pytest (tiny_run.py, a script, never writes one)
 
-    def table(name: str, d: dict) -> None:
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict))
-        for k, v in d.items():
-            if isinstance(v, dict):
-                table(f"{name}.{k}", v)
-
-    for name, section in recipe_dict(**pretrain).items():
-        table(name, section)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_toml(path, recipe_dict(**pretrain))
 
 
 def cpu_env():
