@@ -476,6 +476,12 @@ def build(root: Path, only: set[str] | None = None) -> None:
         }
         print(f"{src.name:20s} {'expository' if src.label else 'other':10s} {len(chosen):4d} docs  "
               f"{index[src.name]['chars'] / len(chosen) / 1000:4.1f} KB avg  ({len(candidates)} candidates)", flush=True)
+    for src in SOURCES:  # sources built by an earlier run of a subset
+        docs = root / "docs" / f"{src.name}.jsonl"
+        if src.name not in index and docs.is_file():
+            texts = [json.loads(line)["text"] for line in docs.open(encoding="utf-8")]
+            index[src.name] = {"label": src.label, "kind": src.kind, "packages": {p: package_version(lib, p) for p in src.packages},
+                               "documents": len(texts), "candidates": None, "chars": sum(map(len, texts))}
     index = {s.name: index[s.name] for s in SOURCES if s.name in index}
     tmp = index_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(index, indent=1) + "\n")

@@ -47,8 +47,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         test_fraction: float = typer.Option(0.2, min=0.05, max=0.5, help="share held out to measure accuracy and AUC"),
         seed: int = typer.Option(0, help="seed of the held-out split"),
         c: float = typer.Option(4.0, "--c", min=1e-6, help="inverse regularization strength of the logistic regression"),
+        base: str = typer.Option(None, "--base", help="adapt this model (a directory or builtin:expository) to the examples instead of training from nothing"),
+        prior_c: float = typer.Option(1.0, "--prior-c", min=1e-6, help="with --base: how far the examples may pull its weights (larger = further)"),
+        features: str = typer.Option("style", "--features", help="style (delexicalised n-grams + layout: how a text is written) or words (word n-grams: learns the seeds' topic too)"),
     ) -> None:
-        """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
+        """Train the textbook-likeness classifier (or adapt one with --base) and report its held-out accuracy and AUC."""
         from pintsize.curate.quality import read_label_file, train_quality_model
         from pintsize.pipeline.quality_stage import expand
 
@@ -57,12 +60,20 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         pos_paths, neg_paths = expand(pos, "--pos"), expand(neg, "--neg")
         records = [rec for f in expand(labels, "--labels") for rec in read_label_file(f)]
         llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_label_file(f)]
-        model = train_quality_model(pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c)
+        model = train_quality_model(
+            pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c,
+            features=features, base=base, prior_c=prior_c,
+        )
         m = model.metadata
         t = Table(title=f"quality model: {out}", show_header=False)
+        if base:
+            t.add_row("adapted from", f"{base} (prior_c {prior_c})")
         t.add_row("examples (positive / negative)", f"{m['examples']['positive']:,} / {m['examples']['negative']:,}")
-        t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
-        t.add_row("held-out AUC", f"{m['heldout']['auc']:.3f}")
+        if m["heldout"]:
+            t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
+            t.add_row("held-out AUC", f"{m['heldout']['auc']:.3f}")
+        else:
+            t.add_row("held-out", "none (fewer than 5 examples of a class)")
         if m["examples"]["llm_records"]:
             t.add_row("LLM labels (overridden by human)", f"{m['examples']['llm_records']:,} ({m['examples']['llm_labels_overridden']:,})")
         for threshold in (0.5, 0.9):
@@ -103,7 +114,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @groups["quality"].command("score")
     def quality_score(
-        model: Path = typer.Argument(..., help="a quality model directory"),
+        model: str = typer.Argument(..., help="a quality model directory, or builtin:expository"),
         corpus: Path = typer.Argument(..., help="a corpus artifact (or Parquet files with a text column)"),
         out: Path = typer.Argument(..., help="the scored corpus artifact to write"),
     ) -> None:

@@ -77,6 +77,10 @@ def decide(index: pa.Table, config: DataConfig) -> Decisions:
     if config.quality.model and scores is not None:
         steps.append("quality")
         threshold = config.quality.effective_threshold
+        if config.quality.threshold is None and config.quality.top_percent is None:
+            from pintsize.curate.quality import recommended_threshold
+
+            threshold = recommended_threshold(config.quality.model)  # the model's own, else 0.5
         if threshold is None and alive.any():
             threshold = float(np.quantile(scores[alive], 1.0 - config.quality.top_percent / 100.0))
         summary["quality"] = {"model": config.quality.model, "threshold": threshold, "top_percent": config.quality.top_percent}
