@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,7 +244,7 @@ class QualityModel:
                         "layout_scale": z["layout_scale"].astype(np.float64),
                         "seen_words": np.unpackbits(z["seen_words"])[:SEEN_BUCKETS].astype(bool),
                     }
-        except (json.JSONDecodeError, KeyError, ValueError, OSError, EOFError) as e:
+        except (json.JSONDecodeError, KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise DataError(f"{directory}: broken quality model ({type(e).__name__}: {e})") from None
         if not isinstance(meta, dict):
             raise DataError(f"{meta_path}: broken quality model (not a JSON object)")
@@ -259,7 +260,7 @@ class QualityModel:
 
 
 def fit(raw: Raw, labels: np.ndarray, features: str, n_features: int, max_chars: int, c: float,
-        base: "QualityModel | None" = None, prior_c: float = 1.0) -> QualityModel:
+        base: "QualityModel | None" = None, prior_c: float = 3.0) -> QualityModel:
     """Fit the regression on precomputed features (rows = documents), classes weighted to balance.
 
     Without `base`: idf (and the layout scaling) from these rows, then scikit-learn's logistic
@@ -341,7 +342,7 @@ def train_quality_model(
     max_chars: int = 100_000,
     features: str = "style",
     base: "str | Path | QualityModel | None" = None,
-    prior_c: float = 1.0,
+    prior_c: float = 3.0,
 ) -> QualityModel:
     """Train on positive and negative document files (JSONL/Parquet/text files or directories,
     corpus artifacts) plus labeled records ({"text", "label": 1|0}, e.g. the review app's
