@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from pintsize.cli import app
 from pintsize.curate.quality import QualityModel, builtin_dir, recommended_threshold, train_quality_model
+from pintsize.curate.quality_features import feature_fingerprint
 from pintsize.errors import DataError
 
 # Topics the library has none of (beekeeping, sourdough, tides, knitting, sailing, gardening),
@@ -71,6 +72,13 @@ def test_the_builtin_model_ships_in_the_package_small_and_without_pickle():
     meta = json.loads((d / "quality_model.json").read_text())
     assert meta["features"] == "style" and 0 < meta["recommended_threshold"] < 1
     assert recommended_threshold("builtin:expository") == meta["recommended_threshold"]
+
+
+def test_the_shipped_model_reads_the_features_the_scorer_computes():
+    """The model stores the fingerprint of the features it was trained on (scripts/train_builtin_quality.py):
+    a change to quality_features that the shipped model never saw must come with a retrained model."""
+    meta = json.loads((builtin_dir("expository") / "quality_model.json").read_text())
+    assert meta["feature_fingerprint"] == feature_fingerprint(meta["n_features"], meta["max_chars"])
 
 
 def test_it_separates_explaining_from_not_on_topics_it_never_saw(builtin):

@@ -17,6 +17,7 @@ dough rises." reads the same as "The kernel schedules a thread when its timer ex
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import zlib
@@ -280,3 +281,26 @@ def layout_matrix(texts: Sequence[str], max_chars: int = 100_000) -> np.ndarray:
 def style_counts(texts: Sequence[str], n_features: int, max_chars: int):
     """Hashed counts of the 1-3-grams of the token stream (rows = documents)."""
     return style_features(texts, n_features, max_chars).counts
+
+
+# A few fixed texts of several kinds (prose, code, a list, typographic quotes, chat, a heading).
+_PROBE_TEXTS = (
+    "The `fork()` call creates a new process. For example:\n\n    pid = fork()\n    if pid == 0: exit(1)\n",
+    "Sourdough rises because wild yeasts ferment the sugars in flour \u2014 a \u201cstarter\u201d is fed daily.\n"
+    "- flour, 500 g\n- water, 350 g\n\nWhy does it taste sour? Lactic acid bacteria!\n",
+    "# Notes\nanna: did u finish the scarf??\nben: lol no. I dropped a stitch again\nx = [1, 2.5]; y = {'a': 3}\n",
+)
+
+
+def feature_fingerprint(n_features: int, max_chars: int) -> str:
+    """A short hash of the style features of a few fixed texts: it changes whenever the features
+    change. A model stores the fingerprint of the code that trained it, so that a model whose
+    features the scorer no longer computes is caught (tests/curate/test_quality_builtin.py)."""
+    f = style_features(_PROBE_TEXTS, n_features, max_chars)
+    counts = f.counts.tocsr()
+    counts.sum_duplicates()
+    counts.sort_indices()
+    h = hashlib.sha256()
+    for part in (counts.indptr, counts.indices, counts.data, np.round(f.layout, 4) + 0.0, *f.word_buckets):
+        h.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
