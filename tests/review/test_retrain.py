@@ -107,3 +107,17 @@ def test_learning_curve_is_stored_for_the_stats_page(tmp_path, reviewed):
     client = TestClient(create_app(db))
     client.headers["Authorization"] = f"Bearer {add_reviewer(db, 'viewer')}"
     assert client.get("/api/stats").json()["learning_curve"] == curve
+
+
+def test_near_threshold_queue_from_the_builtin_model(tmp_path, corpus, real_records):
+    """`--quality-model builtin:expository` scores with the package's model and the audit log
+    names it as given (a resolved path of it would name a missing file in the working directory)."""
+    db_path = tmp_path / "review.sqlite"
+    run("review", "queue", corpus, "--db", db_path, "--strategy", "threshold", "--size", "4", "--threshold", "0.5",
+        "--quality-model", "builtin:expository")
+    with ReviewDB(db_path).read() as conn:
+        queued = [json.loads(r["scores"])[MODEL_SCORE] for r in conn.execute("SELECT scores FROM documents ORDER BY position")]
+        entry = json.loads(conn.execute("SELECT new FROM audit WHERE action = 'queue-added'").fetchone()[0])
+    every_score = quality.QualityModel.load("builtin:expository").score([r["text"] for r in real_records])
+    assert queued == pytest.approx(every_score[np.argsort(np.abs(every_score - 0.5), kind="stable")[:4]].tolist())
+    assert entry["quality_model"] == "builtin:expository"

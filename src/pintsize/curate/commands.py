@@ -20,6 +20,13 @@ class ExecutorName(str, Enum):
     ray = "ray"
 
 
+class Features(str, Enum):
+    """What a quality model reads (curate/quality_features.py)."""
+
+    style = "style"
+    words = "words"
+
+
 class Scoring(str, Enum):
     """How a judge's reply becomes a score (curate/judge.py)."""
 
@@ -61,8 +68,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         test_fraction: float = cli_options.real(0.2, at_least=0.05, at_most=0.5, help="share held out to measure accuracy and AUC"),
         seed: int = cli_options.seed(0, help="seed of the held-out split"),
         c: float = cli_options.real(4.0, "--c", at_least=1e-6, help="inverse regularization strength of the logistic regression"),
+        base: str = typer.Option(None, "--base", help="adapt this model (a directory or builtin:expository) to the examples instead of training from nothing"),
+        prior_c: float = cli_options.real(3.0, "--prior-c", at_least=1e-6, help="with --base: how far the examples may pull its weights (larger = further)"),
+        features: Features = typer.Option(Features.style, "--features", help="style (delexicalised n-grams + layout: how a text is written) or words (word n-grams: learns the seeds' topic too)"),
     ) -> None:
-        """Train the textbook-likeness classifier and report its held-out accuracy and AUC."""
+        """Train the textbook-likeness classifier (or adapt one with --base) and report its held-out accuracy and AUC."""
         from pintsize.curate.label_files import llm_labels_warning, read_labels
         from pintsize.curate.quality import train_quality_model
         from pintsize.pipeline.quality_stage import expand
@@ -72,14 +82,22 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         pos_paths, neg_paths = expand(pos, "--pos"), expand(neg, "--neg")
         records = [rec for f in expand(labels, "--labels") for rec in read_labels(f, "--labels")]
         llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_labels(f, "--llm-labels")]
-        model = train_quality_model(pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c)
+        model = train_quality_model(
+            pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c,
+            features=features.value, base=base, prior_c=prior_c,
+        )
         m = model.metadata
         if warning := llm_labels_warning(llm_records, m):
             console.print(f"[yellow]warning:[/] --llm-labels: {escape(warning)}", highlight=False)
         t = Table(title=f"quality model: {out}", show_header=False)
+        if base:
+            t.add_row("adapted from", f"{base} (prior_c {prior_c})")
         t.add_row("examples (positive / negative)", f"{m['examples']['positive']:,} / {m['examples']['negative']:,}")
-        t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
-        t.add_row("held-out AUC", f"{m['heldout']['auc']:.3f}")
+        if m["heldout"]:
+            t.add_row(f"held-out accuracy (n={m['heldout']['n']})", f"{m['heldout']['accuracy']:.3f}")
+            t.add_row("held-out AUC", f"{m['heldout']['auc']:.3f}")
+        else:
+            t.add_row("held-out", "none (fewer than 5 examples of a class)")
         if m["examples"]["llm_records"]:
             t.add_row("LLM labels (overridden by human)", f"{m['examples']['llm_records']:,} ({m['examples']['llm_labels_overridden']:,})")
         for threshold in (0.5, 0.9):
@@ -216,7 +234,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
     @groups["quality"].command("score")
     def quality_score(
-        model: Path = typer.Argument(..., help="a quality model directory"),
+        model: str = typer.Argument(..., help="a quality model directory, or builtin:expository"),
         corpus: Path = typer.Argument(..., help="a corpus artifact (or Parquet files with a text column)"),
         out: Path = typer.Argument(..., help="the scored corpus artifact to write"),
     ) -> None:

@@ -122,9 +122,13 @@ class DecontaminationConfig(Section):
 
 
 class QualityConfig(Section):
-    model: str | None = Field(None, description="a quality model directory (pintsize quality train); none = step off")
+    model: str | None = Field(
+        None, description="a quality model directory (pintsize quality train) or builtin:expository (the general model); none = step off"
+    )
     threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="keep documents scoring at least this (0.5 when no share is set)"
+        None, ge=0.0, le=1.0,
+        description="keep documents scoring at least this (unset: the model's recommended threshold, else 0.5; "
+        "unless top_percent, keep_top_fraction or keep_input_fraction is set)",
     )
     top_percent: float | None = Field(
         None, gt=0.0, le=100.0,

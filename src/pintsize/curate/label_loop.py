@@ -70,15 +70,17 @@ def seeds_of(model_dir: str | Path | None) -> Seeds | None:
 
 
 def retrain(labels: list[tuple[str, dict]], seeds: Seeds | None, start_model: str | Path | None, seed: int) -> QualityModel:
-    """The model for this round: the corpus's training labels (human labels first, then the judge's),
-    with the start model's seed files when they are kept. The one call to change when labels adapt a
-    base model instead (`train_quality_model(..., base=start_model)`)."""
+    """The model for this round: the start model (e.g. `builtin:expository`) adapted to the corpus's
+    training labels (human labels first, then the judge's) by the prior-centred fit of
+    `train_quality_model(base=...)`, with the start model's seed files too when they are kept.
+    Without a start model, a model trained on the labels alone. Adapting beat retraining on labels
+    alone at 100 labels (benchmarks/RESULTS.md, issue 26)."""
     from pintsize.curate.quality import train_quality_model
 
     human = [{"text": t, "label": r["label"]} for t, r in labels if r["human"]]
     judged = [{"text": t, "label": r["label"]} for t, r in labels if not r["human"]]
     pos, neg = (seeds.positives, seeds.negatives) if seeds else ([], [])
-    return train_quality_model(pos, neg, human, llm_records=judged, seed=seed)
+    return train_quality_model(pos, neg, human, llm_records=judged, seed=seed, base=start_model)
 
 
 def youden_threshold(scores: np.ndarray, y: np.ndarray) -> float:

@@ -87,7 +87,9 @@ def _inputs(config: DataConfig) -> dict[str, Path]:
     for i, p in enumerate(config.decontamination.paths):
         inputs[f"eval:{i}"] = Path(p)
     if config.quality.model:
-        inputs["quality_model"] = Path(config.quality.model)
+        from pintsize.curate.quality import resolve_model_path
+
+        inputs["quality_model"] = resolve_model_path(config.quality.model)
     return inputs
 
 

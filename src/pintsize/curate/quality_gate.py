@@ -31,10 +31,12 @@ def unigram_counts(texts, n_features: int, max_chars: int):
     return vectorizer.transform([t[:max_chars] for t in texts])
 
 
-def degenerate(texts, idf: np.ndarray, n_features: int, max_chars: int, min_words: int = MIN_WORDS, min_known_share: float = MIN_KNOWN_SHARE) -> np.ndarray:
-    """True for each text too short, or made mostly of words the model never saw."""
+def degenerate(texts, seen: np.ndarray, n_features: int, max_chars: int, min_words: int = MIN_WORDS, min_known_share: float = MIN_KNOWN_SHARE) -> np.ndarray:
+    """True for each text too short, or made mostly of words the model never saw (`seen`: bool per
+    word-unigram bucket of n_features: `seen_buckets(idf)` for a word model, the stored bitmap of a
+    style model)."""
     counts = unigram_counts(texts, n_features, max_chars)
     words = np.asarray(counts.sum(axis=1)).ravel()
-    known = np.asarray(counts[:, np.flatnonzero(seen_buckets(idf))].sum(axis=1)).ravel()
+    known = np.asarray(counts[:, np.flatnonzero(seen)].sum(axis=1)).ravel()
     share = np.divide(known, words, out=np.zeros_like(words, dtype=np.float64), where=words > 0)
     return (words < min_words) | (share < min_known_share)

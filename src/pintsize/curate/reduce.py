@@ -80,6 +80,10 @@ def decide(index: pa.Table, config: DataConfig, input_documents: int | None = No
         steps.append("quality")
         q = config.quality
         threshold = q.effective_threshold
+        if q.threshold is None and threshold is not None:
+            from pintsize.curate.quality import recommended_threshold
+
+            threshold = recommended_threshold(q.model)  # the model's own (builtin:expository stores one), else 0.5
         read = n if input_documents is None else input_documents
         if q.top_percent is not None and alive.any():
             threshold = float(np.quantile(scores[alive], 1.0 - q.top_percent / 100.0))

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from pintsize.artifacts import ArtifactWriter
 from pintsize.curate.corpus_io import write_table
-from pintsize.curate.quality import QualityModel
+from pintsize.curate.quality import QualityModel, resolve_model_path
 from pintsize.errors import DataError
 
 _BATCH = 2048
@@ -30,10 +30,11 @@ def corpus_parts(corpus: Path) -> list[Path]:
 def score_corpus(model_dir: Path, corpus: Path, out: Path) -> dict:
     """Write `out` (a corpus artifact: the same parts with `quality_score` set) and return a
     summary of the scores."""
-    model = QualityModel.load(model_dir)
+    model = QualityModel.load(model_dir)  # a directory or builtin:expository
     parts = corpus_parts(corpus)
     all_scores = []
-    with ArtifactWriter(Path(out), "quality_score", {"model": str(model_dir)}, inputs={"model": model_dir, "corpus": corpus}) as art:
+    inputs = {"model": resolve_model_path(model_dir), "corpus": corpus}
+    with ArtifactWriter(Path(out), "quality_score", {"model": str(model_dir)}, inputs=inputs) as art:
         for part in parts:
             try:
                 table = pq.read_table(part)

@@ -36,7 +36,7 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
 
             check(lambda: resolve_model_dir(path, role))
 
-    if "quality" in running:
+    if "quality" in running and recipe.quality_model is not None:
         from pintsize.pipeline.quality_stage import BUILTIN_PYDOC, glob_existing
 
         q = recipe.quality_model
@@ -44,6 +44,10 @@ def preflight(recipe: Recipe, running: set[str], made_here: Iterable[Path]) -> l
             for entry in entries:
                 if entry != BUILTIN_PYDOC and not glob_existing(entry):
                     problems.append(f"[quality_model].{field}: nothing matches {entry!r}")
+    if "curate" in running and recipe.data.quality.model and recipe.quality_model is None:
+        from pintsize.curate.quality import QualityModel
+
+        check(lambda: QualityModel.load(recipe.data.quality.model))  # a directory or builtin:expository
     if "curate" in running:
         from pintsize.curate.shards import source_files
 

@@ -63,7 +63,7 @@ def enqueue(db: ReviewDB, corpus: str | Path, config: QueueConfig, quality_model
             new={
                 "corpus": str(Path(corpus).resolve()),
                 "config": config.model_dump(),
-                "quality_model": None if quality_model is None else str(Path(quality_model).resolve()),
+                "quality_model": _model_name(quality_model),
                 "added": result.added,
                 "broken": result.broken,
             },
@@ -87,3 +87,15 @@ def queue_documents(db: ReviewDB, docs: list[tuple[str, str, str]], strategy: st
         if added:
             audit.record(conn, None, "queue-added", new={"strategy": strategy, "added": added})
     return added
+
+
+def _model_name(quality_model: str | Path | None) -> str | None:
+    """What the audit log records: a model directory's absolute path, or a `builtin:` name as given
+    (resolved as a path, it would name a file in the working directory that does not exist)."""
+    from pintsize.curate.quality import BUILTIN  # lazily, as read_index imports the model
+
+    if quality_model is None:
+        return None
+    if str(quality_model).startswith(BUILTIN):
+        return str(quality_model)
+    return str(Path(quality_model).resolve())

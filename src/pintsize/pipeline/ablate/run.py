@@ -211,7 +211,9 @@ def _curate(steps: Steps, base, layout: Layout, v: str) -> None:
 
         run_curate(data, layout.curate(v))
 
-    inputs = {"split": layout.split} | ({"quality": Path(data.quality.model)} if data.quality.model else {})
+    from pintsize.curate.quality import resolve_model_path
+
+    inputs = {"split": layout.split} | ({"quality": resolve_model_path(data.quality.model)} if data.quality.model else {})
     steps(f"curate {v}", layout.curate(v), data.model_dump(mode="json"), inputs, run)
 
 
