@@ -73,15 +73,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         features: Features = typer.Option(Features.style, "--features", help="style (delexicalised n-grams + layout: how a text is written) or words (word n-grams: learns the seeds' topic too)"),
     ) -> None:
         """Train the textbook-likeness classifier (or adapt one with --base) and report its held-out accuracy and AUC."""
-        from pintsize.curate.label_files import llm_labels_warning, read_labels
-        from pintsize.curate.quality import train_quality_model
+        from pintsize.curate.label_files import llm_labels_warning
+        from pintsize.curate.quality import read_label_file, train_quality_model
         from pintsize.pipeline.quality_stage import expand
 
         # A list option takes one value per flag, so an unquoted glob the shell expanded is a usage
         # error: a quoted glob is expanded here instead (sorted, so training is deterministic).
         pos_paths, neg_paths = expand(pos, "--pos"), expand(neg, "--neg")
-        records = [rec for f in expand(labels, "--labels") for rec in read_labels(f, "--labels")]
-        llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_labels(f, "--llm-labels")]
+        records = [rec for f in expand(labels, "--labels") for rec in read_label_file(f, "--labels")]
+        llm_records = [rec for f in expand(llm_labels, "--llm-labels") for rec in read_label_file(f, "--llm-labels")]
         model = train_quality_model(
             pos_paths, neg_paths, records, out, llm_records=llm_records, test_fraction=test_fraction, seed=seed, c=c,
             features=features.value, base=base, prior_c=prior_c,

@@ -1,21 +1,7 @@
-"""Label files checked before training: an empty one is an error (it is always a mistake: an
-annotation that labelled nothing, a wrong export), and an LLM-label file whose labels change
-nothing gets a warning."""
+"""An LLM-label file whose labels change nothing gets a warning (reading and checking label files:
+`pintsize.curate.quality.read_label_file`)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-from pintsize.curate.quality import read_label_file
-from pintsize.errors import DataError
-
-
-def read_labels(path: str | Path, where: str) -> list[dict]:
-    """The checked records of a label file; `where` names the option or field ("--llm-labels")."""
-    records = read_label_file(path)
-    if not records:
-        raise DataError(f"{where} {path}: the file holds no label records (empty); nothing to train on")
-    return records
 
 
 def llm_labels_warning(llm_records: list[dict], metadata: dict) -> str | None:

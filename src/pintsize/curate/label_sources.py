@@ -86,7 +86,7 @@ def file_labels(paths: list[Path], docs_by_id: dict[str, str], texts: dict[str, 
     characters). A record whose document is not in the corpus is an error.
 
     `docs_by_id`: every corpus id -> its source; `texts`: id -> text for matching by text."""
-    from pintsize.curate.label_files import read_labels
+    from pintsize.curate.quality import read_label_file
 
     by_prefix: dict[int, dict[str, str]] = defaultdict(dict)  # prefix length -> sha256 of the prefix -> id
 
@@ -101,7 +101,7 @@ def file_labels(paths: list[Path], docs_by_id: dict[str, str], texts: dict[str, 
 
     out: dict[str, dict] = {}
     for path in paths:
-        for lineno, rec in enumerate(read_labels(path, "--labels"), 1):
+        for lineno, rec in enumerate(read_label_file(path, "--labels"), 1):
             doc_id = rec.get("id") if isinstance(rec.get("id"), str) else None
             if doc_id is None or doc_id not in docs_by_id:
                 doc_id = by_text(rec["text"]) if doc_id is None else None

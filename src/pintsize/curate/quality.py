@@ -309,14 +309,16 @@ def _prior_fit(x, y: np.ndarray, w0: np.ndarray, b0: float, prior_c: float) -> t
     return result.x[:-1].copy(), float(result.x[-1])
 
 
-def read_label_file(path: str | Path) -> list[dict]:
-    """Label records from a JSONL file, checked: {"text": str, "label": 1 | 0, ...}."""
+def read_label_file(path: str | Path, where: str = "labels") -> list[dict]:
+    """Label records from a JSONL file, checked: {"text": str, "label": 1 | 0, ...}. An empty file is
+    an error (always a mistake: an annotation that labelled nothing, a wrong export); `where` names
+    the option or field that gave the file ("--llm-labels")."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: labels file not found")
+        raise DataError(f"{where} {path}: labels file not found")
     records = [check_label_record(rec, f"{path}:{lineno}") for lineno, rec in read_json_objects(path)]
     if not records:
-        raise DataError(f"{path}: no label records (an empty file)")
+        raise DataError(f"{where} {path}: the file holds no label records (empty); nothing to train on")
     return records
 
 

@@ -18,7 +18,6 @@ dough rises." reads the same as "The kernel schedules a thread when its timer ex
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import zlib
 from collections.abc import Sequence

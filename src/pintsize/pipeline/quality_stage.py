@@ -54,11 +54,11 @@ def expand(entries: list[str], section: str) -> list[Path]:
 
 
 def train_quality_stage(config: QualityModelConfig, out: Path) -> Path:
-    from pintsize.curate.label_files import read_labels
+    from pintsize.curate.quality import read_label_file
     from pintsize.curate.quality import train_quality_model
 
-    records = [rec for path in expand(config.labels, "labels") for rec in read_labels(path, "[quality_model].labels")]
-    llm_records = [rec for path in expand(config.llm_labels, "llm_labels") for rec in read_labels(path, "[quality_model].llm_labels")]
+    records = [rec for path in expand(config.labels, "labels") for rec in read_label_file(path, "[quality_model].labels")]
+    llm_records = [rec for path in expand(config.llm_labels, "llm_labels") for rec in read_label_file(path, "[quality_model].llm_labels")]
     train_quality_model(
         expand(config.positives, "positives"), expand(config.negatives, "negatives"), records, out,
         llm_records=llm_records, seed=config.seed,
