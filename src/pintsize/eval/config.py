@@ -46,6 +46,10 @@ class EvalConfig(Section):
     # sample generations for the report
     samples: list[str] = Field(default_factory=list, description="prompts for sample generations in the report")
     samples_max_new_tokens: int = Field(128, gt=0)
+    samples_chat: bool | None = Field(
+        None, description="put the sample prompts in the chat template; default: in a pipeline run only when it has "
+        "SFT or DPO (a pretrained or adapted model continues the prompt as text), on its own when the tokenizer has one",
+    )
 
     @field_validator("passkey_lengths")
     @classmethod
