@@ -145,10 +145,10 @@ def transfer_embeddings(
         out[k][idx] = old_emb[k][torch.tensor([pairs[i] for i in sorted(pairs)])]
 
     # Special and reserved tokens the old model never had are never in the text the new rows are
-    # learned from, so no init has anything to say about them. They get the mean of the new
-    # model's other rows: its logit h.mean(E) is the mean of those tokens' logits, so with tied
-    # embeddings (and the mean lm_head row when untied) it is never above the largest, and such a
-    # token never wins a greedy step. (Random rows, as the FOCUS reference gives them, were longer
+    # learned from, so no init has anything to say about them (nor, for mean and focus, about a
+    # token the old tokenizer cannot split). They get the mean of the new model's other rows: its
+    # logit h.mean(E) is the mean of those tokens' logits, so with tied embeddings (and the mean
+    # lm_head row when untied) it is never above the largest, and such a token never wins a greedy step. (Random rows, as the FOCUS reference gives them, were longer
     # than the real ones on SmolLM2 and won every greedy step; masking them at decode would have to
     # be done by every runtime we export to.)
     specials = {i for i in new.get_added_tokens_decoder() if i not in pairs}
@@ -174,16 +174,19 @@ def transfer_embeddings(
                 for k in out:
                     out[k][i] = used[k][pieces].mean(0).to(out[k].dtype)
                 how[i] = "mean"
-                continue
+            else:  # no pieces: a byte the old vocabulary lacks (SmolLM2 lacks six control characters)
+                how[i] = "mean_row"
+            continue
         how[i] = "random"
     randoms = [i for i in todo if how[i] == "random"]
     if randoms:
         for k in out:
             out[k][torch.tensor(randoms)] = _random_rows(used[k], len(randoms), gen).to(out[k].dtype)
-    if specials:
-        real = torch.tensor([i for i in range(n_new) if i not in specials])
+    inert = sorted(i for i, v in how.items() if v == "mean_row")
+    if inert:
+        real = torch.tensor([i for i in range(n_new) if how.get(i) != "mean_row"])
         for k in out:
-            out[k][torch.tensor(sorted(specials))] = out[k][real].float().mean(0).to(out[k].dtype)
+            out[k][torch.tensor(inert)] = out[k][real].float().mean(0).to(out[k].dtype)
     for v in how.values():
         counts[v] += 1
     return out, counts
