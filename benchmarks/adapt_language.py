@@ -149,10 +149,11 @@ def recipe_mode(a) -> None:
     from adapt_recipe_experiment import focus_proxy, plot, run_inits
 
     t0 = time.time()
-    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment)
-        from adapt_recipe_experiment import collect
+    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment, or in parallel)
+        from adapt_recipe_experiment import BENCH_JSON, collect
 
-        results = {i: collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
+        results = {i: json.loads((Path(a.work) / i / BENCH_JSON).read_text()) if (Path(a.work) / i / BENCH_JSON).is_file()
+                   else collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
     else:
         results = run_inits(a)
     proxy = focus_proxy(a, a.proxy_held) if "focus" in a.inits and a.proxy_held else {}

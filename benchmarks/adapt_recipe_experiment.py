@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 SHARED = ("base", "curate", "tokenizer", "pack")
+BENCH_JSON = "adapt_bench.json"  # one init's figures, kept beside its run
 
 
 def run_inits(a) -> dict:
@@ -27,6 +28,11 @@ def run_inits(a) -> dict:
     work, out = Path(a.work), {}
     first = Path(a.reuse_from) if a.reuse_from else None  # a finished run of the recipe: its data and tokenizer
     for init in a.inits:
+        done = work / init / BENCH_JSON
+        if done.is_file():  # finished by an earlier (or a parallel) process: its figures, as they were
+            out[init] = json.loads(done.read_text())
+            first = first or (None if init == "extend" else work / init)
+            continue
         d = copy.deepcopy(recipe)
         d["run"] = {**d["run"], "name": f"adapt-{init}", "out_dir": str(work / init)}
         # "extend": SmolLM2's own tokenizer plus --extend-add German tokens (kind = "extend"), new rows by mean.
@@ -54,6 +60,7 @@ def run_inits(a) -> dict:
         out[init]["warmup"] = checkpoint_row(work / init, recipe_obj.adapt, a.freeze)
         if extend:
             out[init]["extend_usage"] = extend_usage(work / init, recipe_obj.adapt)
+        done.write_text(json.dumps(out[init], indent=2))
         print(init, json.dumps(out[init]["adapt_eval"]["rows"]), flush=True)
     return out
 

@@ -4,11 +4,11 @@ is a sparse mix of the embeddings of the tokens both vocabularies share.
 The weights come from auxiliary static embeddings trained on the target corpus as the *new*
 tokenizer splits it: fastText CBOW with subword n-grams, dim 100, minCount 10, 10 negatives,
 3 epochs, as the reference trains them (here with gensim's `FastText`, fastText's own defaults
-otherwise: window 5, lr 0.05, sampling 1e-4, n-grams of 3-6 characters, 2M buckets). A new token's
-cosine similarities to the shared tokens go through sparsemax, so only the few closest shared
-tokens contribute and the weights sum to 1. Only tokens seen at least minCount times have an
-auxiliary vector (the reference's `token in fasttext_model`); the support is the shared tokens
-that have one.
+otherwise: window 5, lr 0.05, sampling 1e-4, n-grams of 3-6 characters, 2M buckets). A new
+token's cosine similarities to the shared tokens go through sparsemax, so only the closest shared
+tokens contribute (how many depends on how spread out the similarities are) and the weights sum
+to 1. Only tokens seen at least minCount times have an auxiliary vector (the reference's `token in
+fasttext_model`); the support is the shared tokens that have one.
 """
 
 from __future__ import annotations

@@ -148,9 +148,10 @@ def transfer_embeddings(
     # learned from, so no init has anything to say about them (nor, for mean and focus, about a
     # token the old tokenizer cannot split). They get the mean of the new model's other rows: its
     # logit h.mean(E) is the mean of those tokens' logits, so with tied embeddings (and the mean
-    # lm_head row when untied) it is never above the largest, and such a token never wins a greedy step. (Random rows, as the FOCUS reference gives them, were longer
-    # than the real ones on SmolLM2 and won every greedy step; masking them at decode would have to
-    # be done by every runtime we export to.)
+    # lm_head row when untied) it is never above the largest, and such a token never wins a greedy
+    # step. (Random rows, as the FOCUS reference gives them, were longer than the real ones on
+    # SmolLM2 and won every greedy step; masking them at decode would have to be done by every
+    # runtime we export to.)
     specials = {i for i in new.get_added_tokens_decoder() if i not in pairs}
     how: dict[int, str] = {i: "mean_row" for i in specials}
     init = config.init
