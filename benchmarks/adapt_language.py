@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--lr", type=float, default=None, help="default 1e-3; with --recipe, the recipe's")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))  # the machine is shared: respect the caller's limit
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     if a.recipe:

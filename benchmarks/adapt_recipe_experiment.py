@@ -57,7 +57,10 @@ def run_inits(a) -> dict:
         run(recipe_obj, report=False)
         first = first or (None if extend else work / init)
         out[init] = collect(work / init) | {"wall_s": round(time.time() - t0, 1)}
-        out[init]["warmup"] = checkpoint_row(work / init, recipe_obj.adapt, a.freeze)
+        if a.freeze < a.steps:
+            out[init]["warmup"] = checkpoint_row(work / init, recipe_obj.adapt, a.freeze)
+        else:  # a warm-up-only budget: the end of the run is the end of the warm-up, already scored
+            out[init]["warmup"] = out[init]["adapt_eval"]["rows"][2] | {"model": f"after the warm-up ({a.steps} steps)"}
         if extend:
             out[init]["extend_usage"] = extend_usage(work / init, recipe_obj.adapt)
         done.write_text(json.dumps(out[init], indent=2))
