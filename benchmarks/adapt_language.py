@@ -1,4 +1,5 @@
-"""Adapting SmolLM2-135M to German with a new tokenizer: random vs mean (FVT) vs focus (FOCUS).
+"""Adapting SmolLM2-135M to German with a new tokenizer: random vs mean (FVT) vs focus (FOCUS),
+and SmolLM2's own tokenizer extended (extend).
 
 German: Debian's translated manpages (`apt-get download manpages-de; dpkg-deb -x ...`), rendered
 with groff; pages split by file into train (tokenizer, FOCUS's static embeddings, the tiny
@@ -8,15 +9,18 @@ Prints a table and writes JSON; bits per byte are comparable across tokenizers.
     python benchmarks/adapt_language.py --model /tmp/smol17 --manpages /tmp/de17/x/usr/share/man/de --work /tmp/adapt17
 
 With --recipe, the adaptation recipe itself instead (`pintsize run` once per init, on the same
-shards, embeddings warm-up then all parameters), FOCUS's static embeddings checked, and a plot:
+shards, embeddings warm-up then all parameters; scored at 0 steps, after the warm-up and at the
+end), extend's added tokens counted, FOCUS's auxiliary embeddings checked, and a plot:
 
-    python benchmarks/adapt_language.py --recipe recipes/adapt-language.toml --work /tmp/adapt17r --steps 40 --freeze 20
+    python benchmarks/adapt_language.py --recipe recipes/adapt-language.toml --work /tmp/adapt17r \
+        --inits mean focus extend random --steps 64 --freeze 16 --batch 4 --seq 128
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -47,7 +51,8 @@ def main() -> None:
     ap.add_argument("--val-tokens", type=int, default=8192)
     ap.add_argument("--eval-docs", type=int, default=16)
     ap.add_argument("--eval-chars", type=int, default=3000)
-    ap.add_argument("--w2v-epochs", type=int, nargs="*", default=[3, 30])
+    ap.add_argument("--proxy-held", type=int, default=450,
+                    help="--recipe: shared tokens whose rows FOCUS's auxiliary embeddings predict (0: skip the check)")
     ap.add_argument("--plot", default="benchmarks/adapt_language.png")
     ap.add_argument("--train-pages", type=int, default=250)
     ap.add_argument("--held-docs", type=int, default=8)
@@ -58,7 +63,7 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--lr", type=float, default=None, help="default 1e-3; with --recipe, the recipe's")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))  # the machine is shared: respect the caller's limit
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     if a.recipe:
@@ -142,29 +147,34 @@ def recipe_mode(a) -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from adapt_recipe_experiment import plot, run_inits, static_embedding_quality
+    from adapt_recipe_experiment import focus_proxy, plot, run_inits
 
     t0 = time.time()
-    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment)
-        from adapt_recipe_experiment import collect
+    if a.collect_only:  # the figures of runs already made (e.g. after an interrupted experiment, or in parallel)
+        from adapt_recipe_experiment import BENCH_JSON, collect
 
-        results = {i: collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
+        results = {i: json.loads((Path(a.work) / i / BENCH_JSON).read_text()) if (Path(a.work) / i / BENCH_JSON).is_file()
+                   else collect(Path(a.work) / i) for i in a.inits if (Path(a.work) / i / "adapt_eval" / "manifest.json").is_file()}
     else:
         results = run_inits(a)
-    quality = static_embedding_quality(a, a.w2v_epochs) if "focus" in a.inits and a.w2v_epochs else {}
+    proxy = focus_proxy(a, a.proxy_held) if "focus" in a.inits and a.proxy_held else {}
     plot(results, Path(a.plot), a.freeze)
-    out = {"args": vars(a), "inits": results, "static_embeddings": quality, "wall_s": round(time.time() - t0, 1)}
+    out = {"args": vars(a), "inits": results, "focus_proxy": proxy, "wall_s": round(time.time() - t0, 1)}
     (Path(a.work) / "adapt_recipe.json").write_text(json.dumps(out, indent=2))
     first = next(iter(results.values()))["adapt_eval"]
     base = first["rows"][0]
     print(f"held-out German {first['bytes']['new']:,} bytes, English {first['bytes']['old']:,} bytes")
-    print(f"tokens/byte German: old {base['new_tokens_per_byte']:.3f}, new {first['rows'][1]['new_tokens_per_byte']:.3f}; "
-          f"English: old {base['old_tokens_per_byte']:.3f}, new {first['rows'][1]['old_tokens_per_byte']:.3f}")
-    print("\n| init | German bpb, 0 steps | German bpb, after | English bpb, 0 steps | English bpb, after |\n|---|---|---|---|---|")
-    print(f"| original model + tokenizer | {base['new_bpb']:.3f} | - | {base['old_bpb']:.3f} | - |")
+    print("\n| start | tokens/byte German | tokens/byte English | German bpb: 0 steps | warm-up | end "
+          "| English bpb: 0 steps | warm-up | end |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| original model and tokenizer | {base['new_tokens_per_byte']:.3f} | {base['old_tokens_per_byte']:.3f} "
+          f"| {base['new_bpb']:.3f} | - | - | {base['old_bpb']:.3f} | - | - |")
     for init, r in results.items():
         z, f = r["adapt_eval"]["rows"][1], r["adapt_eval"]["rows"][2]
-        print(f"| {init} | {z['new_bpb']:.3f} | {f['new_bpb']:.3f} | {z['old_bpb']:.3f} | {f['old_bpb']:.3f} |")
+        w = r.get("warmup") or {"new_bpb": float("nan"), "old_bpb": float("nan")}
+        print(f"| {init} | {z['new_tokens_per_byte']:.3f} | {z['old_tokens_per_byte']:.3f} | {z['new_bpb']:.3f} | {w['new_bpb']:.3f} "
+              f"| {f['new_bpb']:.3f} | {z['old_bpb']:.3f} | {w['old_bpb']:.3f} | {f['old_bpb']:.3f} |")
+    for init, r in results.items():
+        print(init, "transfer rows:", r["transfer"], "usage:" if "extend_usage" in r else "", r.get("extend_usage", ""))
     print(json.dumps(out))
 
 

@@ -64,7 +64,7 @@ def adapt_recipe(out: Path, base: Path, german: Path, **over) -> dict:
         "pretrain": {"seq_len": 64, "micro_batch_size": 2, "global_batch_tokens": 128, "max_steps": steps,
                      "freeze_until_step": steps, "precision": "fp32", "val_every": steps, "val_tokens": 512,
                      "ckpt_every": steps, "log_every": 1, "optimizer": {"lr": 3e-3, "warmup_steps": 0}},
-        "eval": {"perplexity": False},
+        "eval": {"perplexity": False, "samples": ["Die Handbuchseite beschreibt"], "samples_max_new_tokens": 4},
         "export": {"hf": False, "gguf": False},
     }
     for k, v in over.items():
@@ -117,6 +117,9 @@ def test_every_adapt_stage_runs_and_both_domains_are_measured(adapted, base, ger
     # the German BPE splits held-out German into fewer tokens than the English one, English into more
     assert rows[1]["new_tokens_per_byte"] < rows[0]["new_tokens_per_byte"]
     assert rows[1]["old_tokens_per_byte"] > rows[0]["old_tokens_per_byte"]
+    # the adapted model was pretrained, not chat-tuned: it continues the sample prompt as text
+    sample = json.loads((adapted / "eval" / "results.json").read_text())["samples"][0]
+    assert sample["chat"] is False and sample["finish_reason"] in ("length", "stop")
     # a rerun has nothing to do
     assert {s.action for s in plan(parse_recipe(adapt_recipe(adapted, base, german)))} <= {"skip", "off"}
 

@@ -1,16 +1,18 @@
-"""`pintsize tokenizer extend`: old ids and old encodings unchanged, the new text compressed better."""
+"""`pintsize tokenizer extend`: old ids, merges and encodings unchanged, every added token encodes
+its own string to itself and is used on the text it was learned from, the new text compressed better."""
 
 from __future__ import annotations
 
 import json
 import sysconfig
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
 
 from pintsize.errors import PintsizeError
-from pintsize.tokenizer.extend import extend_tokenizer
+from pintsize.tokenizer.extend import _merge_pair, extend_tokenizer, learn_merges
 
 
 def _code_jsonl(path: Path, files: list[str]) -> Path:
@@ -37,6 +39,48 @@ def test_old_ids_kept_and_new_ones_appended(bpe_dir, extended):
     assert stats["added"] == 200
     assert all(new_vocab[t] == i for t, i in old_vocab.items())
     assert sorted(i for t, i in new_vocab.items() if t not in old_vocab) == list(range(len(old_vocab), len(old_vocab) + 200))
+
+
+def test_old_merges_kept_and_new_ones_appended(bpe_dir, extended):
+    out, _, _ = extended
+    old_merges = json.loads((bpe_dir / "tokenizer.json").read_text())["model"]["merges"]
+    new_merges = json.loads((out / "tokenizer.json").read_text())["model"]["merges"]
+    assert new_merges[: len(old_merges)] == old_merges and len(new_merges) == len(old_merges) + 200
+
+
+def test_every_added_token_encodes_its_own_string_to_itself(bpe_dir, extended):
+    out, _, _ = extended
+    old, new = Tokenizer.from_file(str(bpe_dir / "tokenizer.json")), Tokenizer.from_file(str(out / "tokenizer.json"))
+    added = {t: i for t, i in new.get_vocab(with_added_tokens=True).items() if t not in old.get_vocab(with_added_tokens=True)}
+    assert len(added) == 200
+    assert [t for t, i in added.items() if [p.id for p in new.model.tokenize(t)] != [i]] == []
+    # and as text, through the pre-tokenizer and the byte-level mapping (tokens that are whole characters)
+    texts = {i: new.decode([i]) for i in added.values()}
+    whole = [i for i, text in texts.items() if "\ufffd" not in text]
+    assert len(whole) > 150
+    assert [texts[i] for i in whole if new.encode(texts[i], add_special_tokens=False).ids != [i]] == []
+
+
+def test_added_tokens_are_used_on_the_text_they_were_learned_from(extended):
+    out, _, _ = extended
+    new = Tokenizer.from_file(str(out / "tokenizer.json"))
+    first_new = new.get_vocab_size(with_added_tokens=True) - 200
+    train = [json.loads(l)["text"] for l in (out.parent / "train.jsonl").read_text().splitlines()]
+    used = {i for e in new.encode_batch(train, add_special_tokens=False) for i in e.ids if i >= first_new}
+    assert len(used) >= 160
+    # each new merge joined a pair seen at least twice in this text, so a token that is not in the
+    # encoding was merged on, every time, into a later added token
+    parts = {p for m in json.loads((out / "tokenizer.json").read_text())["model"]["merges"][-200:] for p in _merge_pair(m)}
+    assert all(new.id_to_token(i) in parts for i in range(first_new, first_new + 200) if i not in used)
+
+
+def test_continued_bpe_by_hand():
+    words = Counter({("a", "b", "c"): 5, ("b", "c"): 3, ("a", "b"): 1})
+    # pairs: (a,b) 6, (b,c) 8 -> "bc"; then (a,bc) 5 -> "abc"; (a,b) 1 is below the minimum count
+    assert learn_merges(words, {"a", "b", "c"}, 10) == [("b", "c"), ("a", "bc")]
+    # a pair whose result is already a token is not learned again: (a,b) 6 -> "ab"; (ab,c) 5 -> "abc"
+    assert learn_merges(words, {"a", "b", "c", "bc"}, 10) == [("a", "b"), ("ab", "c")]
+    assert learn_merges(words, {"a", "b", "c"}, 1) == [("b", "c")]
 
 
 def test_old_encodings_unchanged_where_no_new_merge_applies(bpe_dir, extended, docs_corpus):

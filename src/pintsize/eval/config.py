@@ -49,6 +49,10 @@ class EvalConfig(Section):
     # sample generations for the report
     samples: list[str] = Field(default_factory=list, description="prompts for sample generations in the report")
     samples_max_new_tokens: int = Field(128, gt=0)
+    samples_chat: bool | None = Field(
+        None, description="put the sample prompts in the chat template; default: in a pipeline run only when it has "
+        "SFT or DPO (a pretrained or adapted model continues the prompt as text), on its own when the tokenizer has one",
+    )
     # does the chat model listen: questions about stdlib functions that the built-in SFT data leaves out
     docs_questions: int = Field(
         0, ge=0, description="ask this many questions about stdlib functions that builtin:docs-chat never answers "

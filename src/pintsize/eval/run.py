@@ -57,7 +57,7 @@ def run_eval(config: EvalConfig, model: Path, out: Path, shards: Path | None = N
             results["mtbench"] = mtbench(gen, config, art.dir / "mtbench")
             art.stats["mtbench_score"] = results["mtbench"]["score"]
         if config.samples:
-            results["samples"] = samples(gen, config.samples, config.samples_max_new_tokens)
+            results["samples"] = samples(gen, config.samples, config.samples_max_new_tokens, config.samples_chat)
         if config.docs_questions:
             from pintsize.eval.docs_questions import ask, questions
 
@@ -105,11 +105,12 @@ def mtbench(gen: Generator, config: EvalConfig, out: Path) -> dict:
                        min_scored=config.mtbench_min_scored)
 
 
-def samples(gen: Generator, prompts: list[str], max_new_tokens: int) -> list[dict]:
-    """Greedy replies to the report's prompts (in the chat template when the tokenizer has one)."""
+def samples(gen: Generator, prompts: list[str], max_new_tokens: int, chat: bool | None = None) -> list[dict]:
+    """Greedy replies to the report's prompts: in the chat template when `chat` (None: when the
+    tokenizer has one), else the prompt continued as plain text."""
+    chat = bool(gen.tokenizer.chat_template) if chat is None else chat
     out = []
     for prompt in prompts:
-        chat = bool(gen.tokenizer.chat_template)
         ids = gen.chat_prompt([{"role": "user", "content": prompt}]) if chat else gen.encode(prompt)
         done = gen.complete(ids, SamplingParams(max_new_tokens=min(max_new_tokens, gen.context_length - len(ids))))
         out.append({"prompt": prompt, "chat": chat, "completion": done.text, "finish_reason": done.finish_reason})

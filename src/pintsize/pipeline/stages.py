@@ -166,7 +166,10 @@ def _distills(r: Recipe) -> bool:
 def _eval(recipe: Recipe, out: Path) -> None:
     from pintsize.eval.run import run_eval
 
-    run_eval(recipe.eval, final_model(recipe), out, shards=stage_dir(recipe, "pack"))
+    config = recipe.eval
+    if config.samples_chat is None:  # a model that was never chat-tuned here continues its prompts as text
+        config = config.model_copy(update={"samples_chat": bool(recipe.sft or recipe.dpo)})
+    run_eval(config, final_model(recipe), out, shards=stage_dir(recipe, "pack"))
 
 
 def _export(recipe: Recipe, out: Path) -> None:

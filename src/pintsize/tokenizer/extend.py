@@ -1,36 +1,111 @@
 """Extend a trained BPE with N tokens learned on new text (`pintsize tokenizer extend`), the
 vi-mistral-x / Chinese-LLaMA way: old ids and merges stay as they are, new tokens get the next ids.
 
-We train a BPE on the new text with the old tokenizer's normalizer and pre-tokenizer (the
-`tokenizers` trainer), then take its merges in the order it learned them, keeping the first N
-whose result the old vocabulary lacks and whose parts it (or an earlier kept merge) has. The kept
-merges go after all old ones: BPE applies merges by rank, so a word is first merged exactly as
-before, and only then may the new merges join its pieces. Text in which no new merge applies is
-encoded exactly as before.
+The new merges are learned by *continuing* BPE on the old tokenizer's segmentation of the new
+text: each word (after the old normalizer and pre-tokenizer) is split by the old model, adjacent
+pairs of old tokens are counted, and the most frequent pair whose result is not yet a token is
+merged, counts updated, repeated N times. The merges go after all old ones; BPE applies merges by
+rank, so a word is first merged exactly as before and only then do the new merges join its pieces,
+in the order they were learned: the encoder replays the training. (A fresh BPE trained from
+bytes, our first version, splits words differently from the old merges, so many of its merges
+never see their two parts side by side and their tokens never fire.) Text in which no new merge
+applies is encoded exactly as before.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import shutil
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from pintsize.errors import PintsizeError
 from pintsize.tokenizer.load import TOKENIZER_JSON, tokenizer_dir
+
+MIN_PAIR_COUNT = 2  # a pair seen once is not a pattern (the `tokenizers` trainer's min_frequency, as we train)
 
 
 def _merge_pair(m) -> tuple[str, str]:
     return tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1))
 
 
+def old_segmentation(old_json: dict, texts: list[str]) -> Counter:
+    """{tuple of old token strings: count} for the words of `texts` under the old tokenizer
+    (its normalizer and pre-tokenizer, then its BPE model on each distinct word once)."""
+    from tokenizers import Tokenizer
+
+    old = Tokenizer.from_str(json.dumps(old_json))
+    words: Counter = Counter()
+    for text in texts:
+        if old.normalizer is not None:
+            text = old.normalizer.normalize_str(text)
+        words.update([w for w, _ in old.pre_tokenizer.pre_tokenize_str(text)] if old.pre_tokenizer else [text])
+    return Counter({tuple(t.value for t in old.model.tokenize(w)): n for w, n in words.items()})
+
+
+def learn_merges(segmented: Counter, taken: set[str], n_add: int) -> list[tuple[str, str]]:
+    """Continue BPE on `segmented` words: up to `n_add` merges whose results are not in `taken`,
+    most frequent pair first (ties: the smaller pair), counts updated only in the words a merge touches."""
+    words = [list(w) for w in segmented]
+    freq = list(segmented.values())
+    counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+    where: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
+    for i, w in enumerate(words):
+        for pair in zip(w, w[1:]):
+            counts[pair] += freq[i]
+            where[pair].add(i)
+    heap = [(-n, pair) for pair, n in counts.items()]
+    heapq.heapify(heap)
+    merges: list[tuple[str, str]] = []
+    while heap and len(merges) < n_add:
+        neg, pair = heapq.heappop(heap)
+        if counts.get(pair, 0) != -neg:  # stale entry: the count changed since it was pushed
+            continue
+        if -neg < MIN_PAIR_COUNT:
+            break
+        a, b = pair
+        if a + b in taken:  # already a token (reached by other merges): no new row to learn
+            continue
+        merges.append(pair)
+        taken.add(a + b)
+        touched = set()
+        for i in where.pop(pair):
+            w, n = words[i], freq[i]
+            for p in zip(w, w[1:]):
+                counts[p] -= n
+                touched.add(p)
+            merged, j = [], 0
+            while j < len(w):  # left to right, as the trainer and the encoder do
+                if j + 1 < len(w) and w[j] == a and w[j + 1] == b:
+                    merged.append(a + b)
+                    j += 2
+                else:
+                    merged.append(w[j])
+                    j += 1
+            words[i] = merged
+            for p in zip(merged, merged[1:]):
+                counts[p] += n
+                where[p].add(i)
+                touched.add(p)
+        for p in touched:
+            if counts[p] > 0 and p != pair:
+                heapq.heappush(heap, (-counts[p], p))
+            elif counts[p] <= 0:
+                counts.pop(p, None)
+                where.pop(p, None)
+        counts.pop(pair, None)
+    return merges
+
+
 def extend_tokenizer_json(old_json: dict, texts: list[str], n_add: int) -> tuple[dict, int]:
     """The old tokenizer.json with up to `n_add` new tokens and merges; and how many were added."""
-    from tokenizers import Tokenizer, pre_tokenizers, trainers
-    from tokenizers.models import BPE
-
     model = old_json["model"]
     if model.get("type") != "BPE":
         raise PintsizeError(f"tokenizer extend needs a BPE tokenizer; this one is {model.get('type')}")
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise PintsizeError("tokenizer extend needs a BPE without continuing_subword_prefix/end_of_word_suffix")
+    segmented = old_segmentation(old_json, texts)
     vocab: dict[str, int] = model["vocab"]
     taken = set(vocab) | {t["content"] for t in old_json.get("added_tokens", [])}
     # `tokenizers` numbers added tokens from the end of the model's vocabulary when it loads them, so
@@ -39,30 +114,13 @@ def extend_tokenizer_json(old_json: dict, texts: list[str], n_add: int) -> tuple
     for t in old_json.get("added_tokens", []):
         vocab.setdefault(t["content"], t["id"])
     next_id = 1 + max(vocab.values())
-
-    learner = Tokenizer.from_str(json.dumps(old_json))
-    learner.model = BPE()
-    byte_level = "ByteLevel" in json.dumps(old_json.get("pre_tokenizer"))
-    alphabet = pre_tokenizers.ByteLevel.alphabet() if byte_level else []
-    trainer = trainers.BpeTrainer(
-        vocab_size=len(alphabet) + 4 * n_add + 1000, min_frequency=2, initial_alphabet=alphabet, show_progress=False
-    )
-    learner.train_from_iterator(texts, trainer=trainer)
-    learned = json.loads(learner.to_str())["model"]["merges"]
-
-    kept = []
-    for m in learned:
-        a, b = _merge_pair(m)
-        if a + b in taken or a not in vocab or b not in vocab:
-            continue
+    merges = learn_merges(segmented, taken, n_add)
+    for a, b in merges:
         vocab[a + b] = next_id
-        taken.add(a + b)
         next_id += 1
-        kept.append(m)
-        if len(kept) == n_add:
-            break
-    model["merges"] = list(model["merges"]) + kept
-    return old_json, len(kept)
+    as_lists = not model["merges"] or isinstance(model["merges"][0], list)
+    model["merges"] = list(model["merges"]) + [list(m) if as_lists else " ".join(m) for m in merges]
+    return old_json, len(merges)
 
 
 def extend_tokenizer(tokenizer: str | Path, corpus: str | Path, out: str | Path, n_add: int,

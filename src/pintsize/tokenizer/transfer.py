@@ -4,8 +4,12 @@ Rows of tokens both vocabularies share are copied bit for bit (input embedding, 
 embedding when it is untied); the others are initialised by one of:
 
 - `mean` (FVT, Gee et al. 2022): the mean of the rows of the token's pieces under the old tokenizer;
-- `focus` (FOCUS, Dobler & de Melo 2023): a sparsemax mix of shared tokens' rows (pintsize.tokenizer.focus);
+- `focus` (FOCUS, Dobler & de Melo 2023): a sparsemax mix of shared tokens' rows (pintsize.tokenizer.focus),
+  FVT's mean for tokens too rare in the target text to have an auxiliary vector;
 - `random`: N(mean, std) of the old rows, per dimension.
+
+Special and reserved tokens the old model lacks get the mean of the other new rows, which is never
+the most likely next token (see transfer_embeddings).
 
 Special tokens map by role (BOS, EOS, PAD, UNK) to the old model's, so a model whose EOS was
 `<|endoftext|>` keeps ending its turns under a tokenizer whose EOS is `<|im_end|>`; the chat
@@ -35,6 +39,7 @@ class TransferConfig(BaseModel):
     seed: int = 0
     static_dim: int = 100
     static_epochs: int = 3
+    static_buckets: int = 2_000_000  # fastText's n-gram buckets; fewer for a small corpus (or a test) build faster
     max_docs: int | None = 20000
 
 
@@ -133,16 +138,24 @@ def transfer_embeddings(
     n_new = new.get_vocab_size(with_added_tokens=True)
     out = {k: torch.zeros(n_rows, v.shape[1], dtype=v.dtype) for k, v in old_emb.items()}
     todo = [i for i in range(n_new) if i not in pairs]
-    counts = {"shared": len(pairs), "mean": 0, "focus": 0, "random": 0}
+    counts = {"shared": len(pairs), "mean": 0, "focus": 0, "random": 0, "mean_row": 0}
     for k in out:
         idx = torch.tensor(sorted(pairs))
         out[k][idx] = old_emb[k][torch.tensor([pairs[i] for i in sorted(pairs)])]
 
-    special_ids = {t_id for t_id, t in new.get_added_tokens_decoder().items() if t.special}
-    how: dict[int, str] = {}
+    # Special and reserved tokens the old model never had are never in the text the new rows are
+    # learned from, so no init has anything to say about them (nor, for mean and focus, about a
+    # token the old tokenizer cannot split). They get the mean of the new model's other rows: its
+    # logit h.mean(E) is the mean of those tokens' logits, so with tied embeddings (and the mean
+    # lm_head row when untied) it is never above the largest, and such a token never wins a greedy
+    # step. (Random rows, as the FOCUS reference gives them, were longer than the real ones on
+    # SmolLM2 and won every greedy step; masking them at decode would have to be done by every
+    # runtime we export to.)
+    specials = {i for i in new.get_added_tokens_decoder() if i not in pairs}
+    how: dict[int, str] = {i: "mean_row" for i in specials}
     init = config.init
     if init == "focus" and todo:
-        focus_rows = _focus(used, old, new, pairs, todo, special_ids, config, corpus)
+        focus_rows = _focus(used, old, new, pairs, todo, specials, config, corpus)
         if focus_rows is None:
             init = config.fallback
         else:
@@ -153,41 +166,51 @@ def transfer_embeddings(
     for i in todo:
         if i in how:
             continue
-        if init == "mean" or (init == "focus" and i in special_ids):
-            pieces = [] if i in special_ids else old_pieces(old, new, i)
+        # focus: a token without an auxiliary vector (seen fewer than minCount times) gets FVT's
+        # mean of its pieces; the reference draws it at random, which does worse (benchmarks/RESULTS.md).
+        if init in ("mean", "focus"):
+            pieces = old_pieces(old, new, i)
             if pieces:
                 for k in out:
                     out[k][i] = used[k][pieces].mean(0).to(out[k].dtype)
                 how[i] = "mean"
-                continue
+            else:  # no pieces: a byte the old vocabulary lacks (SmolLM2 lacks six control characters)
+                how[i] = "mean_row"
+            continue
         how[i] = "random"
     randoms = [i for i in todo if how[i] == "random"]
     if randoms:
         for k in out:
             out[k][torch.tensor(randoms)] = _random_rows(used[k], len(randoms), gen).to(out[k].dtype)
+    inert = sorted(i for i, v in how.items() if v == "mean_row")
+    if inert:
+        real = torch.tensor([i for i in range(n_new) if how.get(i) != "mean_row"])
+        for k in out:
+            out[k][torch.tensor(inert)] = out[k][real].float().mean(0).to(out[k].dtype)
     for v in how.values():
         counts[v] += 1
     return out, counts
 
 
-def _focus(used, old, new, pairs, todo, special_ids, config: TransferConfig, corpus):
+def _focus(used, old, new, pairs, todo, specials, config: TransferConfig, corpus):
     """{new id: {key: row}} for the tokens FOCUS can place; None when the corpus is too small and a
-    fallback was asked for. Tokens without a static vector are left to the caller (random)."""
+    fallback was asked for. Tokens without an auxiliary vector are left to the caller (FVT mean)."""
     from pintsize.data.records import iter_texts
-    from pintsize.tokenizer.focus import focus_weights, train_static_embeddings
+    from pintsize.tokenizer.focus import focus_weights, has_vector, train_static_embeddings
 
     if corpus is None:
         raise PintsizeError("--init focus needs --corpus: the target text to train static embeddings on")
     texts = [t for t, _ in iter_texts(corpus, None)][: config.max_docs]
     docs = [e.tokens for e in new.encode_batch(texts, add_special_tokens=False)]
     try:
-        wv = train_static_embeddings(docs, config.static_dim, config.static_epochs, config.seed)
+        wv = train_static_embeddings(docs, config.static_dim, config.static_epochs, config.seed, buckets=config.static_buckets)
     except PintsizeError as e:
         if config.fallback is None:
             raise PintsizeError(f"{corpus}: {e}") from e
         print(f"focus: {e}; falling back to {config.fallback} as asked")
         return None
-    support = [i for i in sorted(pairs) if i not in special_ids and new.id_to_token(i) in wv.key_to_index]
+    added = set(new.get_added_tokens_decoder())
+    support = [i for i in sorted(pairs) if i not in added and has_vector(wv, new.id_to_token(i))]
     if not support:
         raise PintsizeError(f"{corpus}: no token shared by the two tokenizers occurs in the corpus; focus has nothing to mix")
     shared_vecs = np.stack([wv[new.id_to_token(i)] for i in support])
@@ -195,7 +218,7 @@ def _focus(used, old, new, pairs, todo, special_ids, config: TransferConfig, cor
     rows = {}
     for i in todo:
         token = new.id_to_token(i)
-        if i in special_ids or token not in wv.key_to_index:
+        if i in specials or not has_vector(wv, token):
             continue
         w = torch.from_numpy(focus_weights(wv[token], shared_vecs)).float()
         rows[i] = {k: w @ v for k, v in old_rows.items()}
