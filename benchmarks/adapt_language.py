@@ -137,7 +137,7 @@ def main() -> None:
         del model, opt
     result.update(rows=rows, budget_tokens=a.steps * a.batch * a.seq, args=vars(a), wall_s=time.time() - t0)
     (work / "adapt_language.json").write_text(json.dumps(result, indent=2))
-    print(f"\n| init | steps | held-out German bits/byte | English (stdlib docs) bits/byte |\n|---|---|---|---|")
+    print("\n| init | steps | held-out German bits/byte | English (stdlib docs) bits/byte |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['init']} | {r['steps']} | {r['de_bpb']:.3f} | {r['en_bpb']:.3f} |")
     print(json.dumps(result))

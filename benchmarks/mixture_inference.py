@@ -67,7 +67,7 @@ def run(root: Path, mixtures: int, merges: int, size: int, seed: int, in_sample:
                "mean_log10_mse": float(np.mean([r["log10_mse"] for r in rows])),
                "mean_log10_mse_uniform": float(np.mean([r["log10_mse_uniform"] for r in rows])),
                "median_wall_s": float(np.median([r["wall_s"] for r in rows])), "runs": rows}
-    print(f"| categories | merges | sample bytes | mixtures | mean log10 MSE | uniform guess | median wall s |")
+    print("| categories | merges | sample bytes | mixtures | mean log10 MSE | uniform guess | median wall s |")
     print(f"| {len(names)} | {merges} | {size:,} | {mixtures} | {summary['mean_log10_mse']:.2f} | "
           f"{summary['mean_log10_mse_uniform']:.2f} | {summary['median_wall_s']:.1f} |")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))

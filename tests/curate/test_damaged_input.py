@@ -129,7 +129,7 @@ def test_curate_goes_on_past_damaged_files_and_points_to_the_rejects(tmp_path):
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "source 'nothing' holds no records" in text
-    assert f"2 records were quarantined" in text and str(out / "rejects") in text
+    assert "2 records were quarantined" in text and str(out / "rejects") in text
     stats = json.loads((out / "stats.json").read_text())["sources"]["raw"]
     assert stats["quarantined"] == 2 and stats["input"] == stats["kept"] + stats["filtered"] + 2
     assert stats["input"] > 100  # the records before the damage

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pintsize.errors import PintsizeError
-from pintsize.pipeline.quality_stage import expand, glob_existing
+from pintsize.pipeline.quality_stage import expand
 from pintsize.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
