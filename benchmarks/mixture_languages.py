@@ -87,8 +87,14 @@ def main() -> None:
     ap.add_argument("--sample-mb", type=float, nargs="+", default=[2.5, 5, 10])
     ap.add_argument("--protocol", choices=["held-out", "reference"], default="held-out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", type=int, default=0, help="start at this mixture (the same Dirichlet draws): to split a run over processes")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--table-of", type=Path, nargs="+", help="only print the table of these runs' JSON files, joined")
     a = ap.parse_args()
+    if a.table_of:
+        runs = [r for f in a.table_of for r in json.loads(f.read_text())["runs"]]
+        table(runs, sorted({r["train_mb"] for r in runs}, key=lambda t: t or 1e9), sorted({r["sample_mb"] for r in runs}))
+        return
     rng = np.random.default_rng(a.seed)
     samples_max = int(max(a.sample_mb) * MB)
     pool, sample_docs = {}, {}
@@ -114,6 +120,8 @@ def main() -> None:
                       "language_mb": {k: pool_bytes[k] / MB for k in a.languages}}
     mixes = np.random.default_rng(a.seed + 1).dirichlet(np.ones(len(a.languages)), a.mixtures)  # Dirichlet(1): uniform on the simplex
     for m, share in enumerate(mixes):
+        if m < a.skip:
+            continue
         room = min(pool_bytes[k] / w for k, w in zip(a.languages, share))  # training bytes without repeating a page
         for t_mb in a.train_mb:
             total = t_mb * MB if a.protocol == "reference" else min(t_mb * MB or room, room)
@@ -151,16 +159,18 @@ def main() -> None:
 
 
 def table(runs: list[dict], train_mb: list[float], sample_mb: list[float]) -> None:
-    """Mean log10 MSE over the mixtures: rows = tokenizer training MB, columns = sample MB per language."""
-    print(f"\nmean log10 MSE over {len({r['mixture'] for r in runs})} mixtures (paper, languages: {PAPER['languages']}; "
-          f"uniform guess here {np.mean([r['log10_mse_uniform'] for r in runs]):.2f})")
+    """Mean log10 MSE over the mixtures: rows = tokenizer training MB, columns = sample MB per language;
+    each cell with its standard deviation over mixtures and its number of mixtures."""
+    uniform = {r["mixture"]: r["log10_mse_uniform"] for r in runs}
+    print(f"\nmean log10 MSE (paper, languages: {PAPER['languages']}; uniform guess here {np.mean(list(uniform.values())):.2f} "
+          f"over {len(uniform)} mixtures)")
     print("| training MB asked (mean unique MB trained on) | " + " | ".join(f"sample {s:g} MB/language" for s in sample_mb) + " |")
     print("|---" * (1 + len(sample_mb)) + "|")
     for t in train_mb:
         cells = [[r["log10_mse"] for r in runs if r["train_mb"] == t and r["sample_mb"] == s] for s in sample_mb]
         unique = np.mean([r["train_unique_mb"] for r in runs if r["train_mb"] == t])
         head = f"| {t:g} ({unique:.1f}) | " if t else f"| all the held-out text allows ({unique:.1f}) | "
-        print(head + " | ".join(f"{np.mean(c):.2f} (sd {np.std(c):.2f})" if c else "" for c in cells) + " |")
+        print(head + " | ".join(f"{np.mean(c):.2f} (sd {np.std(c):.2f}, n={len(c)})" if c else "" for c in cells) + " |")
 
 
 if __name__ == "__main__":
