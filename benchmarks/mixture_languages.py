@@ -88,11 +88,16 @@ def main() -> None:
     ap.add_argument("--protocol", choices=["held-out", "reference"], default="held-out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", type=int, default=0, help="start at this mixture (the same Dirichlet draws): to split a run over processes")
+    ap.add_argument("--until", type=int, help="stop before this mixture")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--table-of", type=Path, nargs="+", help="only print the table of these runs' JSON files, joined")
     a = ap.parse_args()
     if a.table_of:
-        runs = [r for f in a.table_of for r in json.loads(f.read_text())["runs"]]
+        runs, seen = [], set()
+        for r in (r for f in a.table_of for r in json.loads(f.read_text())["runs"]):  # a cell measured twice: the first
+            if (key := (r["mixture"], r["train_mb"], r["sample_mb"])) not in seen:
+                seen.add(key)
+                runs.append(r)
         table(runs, sorted({r["train_mb"] for r in runs}, key=lambda t: t or 1e9), sorted({r["sample_mb"] for r in runs}))
         return
     rng = np.random.default_rng(a.seed)
@@ -120,7 +125,7 @@ def main() -> None:
                       "language_mb": {k: pool_bytes[k] / MB for k in a.languages}}
     mixes = np.random.default_rng(a.seed + 1).dirichlet(np.ones(len(a.languages)), a.mixtures)  # Dirichlet(1): uniform on the simplex
     for m, share in enumerate(mixes):
-        if m < a.skip:
+        if m < a.skip or (a.until is not None and m >= a.until):
             continue
         room = min(pool_bytes[k] / w for k, w in zip(a.languages, share))  # training bytes without repeating a page
         for t_mb in a.train_mb:
