@@ -5,10 +5,12 @@ recovered from the merge lists, log10 MSE beside the paper's. A scaling table ov
 training bytes and the inference sample's bytes (every tokenizer is inferred at every sample size).
 
     python scripts/fetch_mixture_languages.py runs/mixlang --languages de fr es it ru
-    python benchmarks/mixture_languages.py runs/mixlang --languages de fr es it ru --mixtures 10 \\
-        --merges 3000 --train-mb 2 6 0 --sample-mb 1 3 10 --json runs/mixlang-heldout.json
-    python benchmarks/mixture_languages.py runs/mixlang --protocol reference --train-mb 50 --sample-mb 10 ...
-    (with OMP_NUM_THREADS=1 RAYON_NUM_THREADS=2: the tokenizer trainer's threads)
+    python benchmarks/mixture_languages.py runs/mixlang --protocol reference --mixtures 10 --merges 3000 \\
+        --train-mb 50 5 --sample-mb 10 1 --json runs/lang/reference.json
+    python benchmarks/mixture_languages.py runs/mixlang --protocol held-out --mixtures 10 --merges 3000 \\
+        --train-mb 0 --sample-mb 10 1 --json runs/lang/heldout.json
+    python benchmarks/mixture_languages.py - --table-of runs/lang/reference.json   # the table again, or of joined parts
+    (with OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1: the tokenizer trainer's threads; --skip/--until split the mixtures)
 
 Documents (one rendered page each) are drawn as the reference draws files (alisawuffles/tokenizer-
 attack, train_mixed_tokenizer.py): in random order, the last one cut to fit. Two protocols:
