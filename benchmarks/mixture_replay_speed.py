@@ -56,22 +56,25 @@ def main() -> None:
                 print(f"  {n} categories, {t + 1} merges: replay {times[t + 1]:.1f} CPU s ({walls[t + 1]:.1f} s wall)", flush=True)
 
         rec = replay_categories(steps[: max(a.merges)], words[:n], scale[:n], progress=progress)
-        row = {"categories": n, "bytes": sum(scale[:n]), "count_words_s": sum(count_s[:n]), "replay_cpu_s": times, "replay_wall_s": walls,
-               "candidate_rows": int(len(rec.cand_step)), "peak_rss_gb_after_replay": peak_rss_gb()}
+        record_s = time.process_time() - t0  # the replay and the joining of its logs into segments
+        print(f"  record (replay + segments) {record_s:.1f} CPU s: {len(rec.seg_pair):,} segments of {len(rec.pair_keys):,} pairs", flush=True)
+        row = {"categories": n, "record_cpu_s": record_s, "bytes": sum(scale[:n]), "count_words_s": sum(count_s[:n]), "replay_cpu_s": times, "replay_wall_s": walls,
+               "segments": int(len(rec.seg_pair)), "pairs": int(len(rec.pair_keys)), "peak_rss_gb_after_replay": peak_rss_gb()}
         if a.lp:
             t1 = time.process_time()
-            _, lp = solve_mixture(rec)
+            alpha, lp = solve_mixture(rec)
             row["lp_s"], row["lp"] = time.process_time() - t1, {k: v for k, v in lp.items() if "slack" not in k}
+            row["shares"] = dict(zip((d.name for d in dirs[:n]), alpha.round(4).tolist()))
             row["peak_rss_gb"] = peak_rss_gb()
-            print(f"  LP {row['lp_s']:.1f} CPU s {row['lp']}; peak RSS {row['peak_rss_gb_after_replay']:.2f} GB after the replay, "
+            print(f"  LP {row['lp_s']:.1f} CPU s {row['lp']} shares {row['shares']}; peak RSS {row['peak_rss_gb_after_replay']:.2f} GB after the replay, "
                   f"{row['peak_rss_gb']:.2f} GB after the LP", flush=True)
         rows.append(row)
     print("CPU seconds (one core):")
-    print("| categories | MB total | count words | " + " | ".join(f"replay {m} merges" for m in a.merges) + " | LP | peak RSS GB |")
-    print("|---" * (3 + len(a.merges) + 2) + "|")
+    print("| categories | MB total | count words | " + " | ".join(f"replay {m} merges" for m in a.merges) + " | record | LP | peak RSS GB |")
+    print("|---" * (3 + len(a.merges) + 3) + "|")
     for r in rows:
         print(f"| {r['categories']} | {r['bytes'] / 1e6:.1f} | {r['count_words_s']:.0f} | "
-              + " | ".join(f"{r['replay_cpu_s'].get(m, float('nan')):.0f}" for m in a.merges) + f" | {r.get('lp_s', float('nan')):.0f} | {r.get('peak_rss_gb', r['peak_rss_gb_after_replay']):.2f} |")
+              + " | ".join(f"{r['replay_cpu_s'].get(m, float('nan')):.0f}" for m in a.merges) + f" | {r['record_cpu_s']:.0f} | {r.get('lp_s', float('nan')):.0f} | {r.get('peak_rss_gb', r['peak_rss_gb_after_replay']):.2f} |")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 

@@ -96,44 +96,49 @@ def _brute_merge(w: list[str], a: str, b: str) -> list[str]:
     return out
 
 
-def test_fast_replay_matches_a_brute_force_recount():
-    """At every step, the recorded counts equal a from-scratch recount of the current segmentation,
-    and each category's top-k competitors (up to ties) are among the recorded candidates."""
-    from pintsize.tokenizer.mixture_replay import SHIFT, replay_categories
-
-    rng = random.Random(1)
+def _random_case(seed: int = 1, steps: int = 25):
+    """Three small categories of words over a tiny alphabet, and a greedy merge list on their union,
+    with one step that lists two splits of its result (as SentencePiece conversions do)."""
+    rng = random.Random(seed)
     alphabet = ["ab", "aab", "ba", "abab", "aaa", "b", "bba", "abba", "c", "cab", "aaaa"]
     cats = [Counter({"".join(rng.choices(alphabet, k=rng.randint(1, 4))): rng.randint(1, 9) for _ in range(60)}) for _ in range(3)]
-    counts = _brute_counts([(list(w), f) for c in cats for w, f in c.items()])
-    steps, made = [], set()
-    segs = [[(list(w), f) for w, f in c.items()] for c in cats]
-    for _ in range(25):  # a greedy merge list on the union, with a duplicate-result group now and then
+    merges, segs = [], [[(list(w), f) for w, f in c.items()] for c in cats]
+    for _ in range(steps):
         (a, b), _ = max(_brute_counts([s for cat in segs for s in cat]).items(), key=lambda x: (x[1], x[0]))
-        steps.append([(a, b)])
+        merges.append([(a, b)])
         segs = [[(_brute_merge(w, a, b), f) for w, f in cat] for cat in segs]
-    for group in steps:  # a second split of one result, as SentencePiece conversions list
+    for group in merges:
         r = group[0][0] + group[0][1]
         if len(r) >= 3 and (r[:-1], r[-1]) != group[0]:
             group.append((r[:-1], r[-1]))
             break
-    assert any(len(g) == 2 for g in steps)
-    k = 3
-    rec = replay_categories(steps, cats, [1, 1, 1], top_k=k)
-    segs = [[(list(w), f) for w, f in c.items()] for c in cats]
+    assert any(len(g) == 2 for g in merges)
+    return cats, merges
+
+
+def _brute_replay(cats: list[Counter], merges) -> list[list[Counter]]:
+    """Every step's pair counts per category, recounted from scratch."""
+    segs, out = [[(list(w), f) for w, f in c.items()] for c in cats], []
+    for group in merges:
+        out.append([_brute_counts(cat) for cat in segs])
+        for a, b in group:
+            segs = [[(_brute_merge(w, a, b), f) for w, f in cat] for cat in segs]
+    return out
+
+
+def test_fast_replay_matches_a_brute_force_recount():
+    """At every step, the record holds exactly the from-scratch counts of every pair in every
+    category (and nothing for pairs that are gone), and the merge's count summed over its group."""
+    from pintsize.tokenizer.mixture_replay import SHIFT, replay_categories
+
+    cats, merges = _random_case()
+    rec = replay_categories(merges, cats, [1, 1, 1])
     sym = rec.symbols
-    for t, group in enumerate(steps):
-        brute = [_brute_counts(cat) for cat in segs]
+    for t, (group, brute) in enumerate(zip(merges, _brute_replay(cats, merges))):
         assert list(rec.merge_counts[t]) == [sum(b[p] for p in group) for b in brute]
-        rows = np.flatnonzero(rec.cand_step == t)
-        cands = {sym.pair_name(int(rec.cand_pair[r])): rec.cand_counts[r] for r in rows}
-        for p, got in cands.items():
-            assert list(got) == [b[p] for b in brute], (t, p)
-        for i, b in enumerate(brute):
-            rest = sorted((c for p, c in b.items() if p not in group), reverse=True)
-            if len(rest) > k:
-                assert all(p in cands for p, c in b.items() if p not in group and c > rest[k - 1]), (t, i)
-        for a, bb in group:
-            segs = [[(_brute_merge(w, a, bb), f) for w, f in cat] for cat in segs]
+        got = {sym.pair_name(k): list(c) for k, c in rec.counts_at(t).items()}
+        want = {p: [b[p] for b in brute] for p in set().union(*brute) if any(b[p] for b in brute)}
+        assert got == want, t
     assert SHIFT > len(sym.names)
 
 
@@ -255,38 +260,68 @@ def test_sentencepiece_words_keep_space_runs_and_prefix_each_line():
     assert got == Counter({"▁Hello": 1, "▁▁world": 1, "▁see": 1, "▁▁▁it": 1, "▁go": 1})
 
 
-def test_lazy_lp_with_row_deletion_equals_the_full_lp():
-    """The lazy LP, with slack rows deleted every round (max_rows=0) or never, reaches the optimum of
-    the full LP (every candidate constraint at once, scipy's HiGHS) and leaves no candidate violated."""
+def _full_lp(brute: list[list[Counter]], merges, scale: np.ndarray, top_k: int | None = None):
+    """The paper's LP with every competing pair at every step at once (scipy's HiGHS); with `top_k`,
+    only each category's k most frequent competitors per step, as the old replay kept them."""
     from scipy.optimize import linprog
 
-    from pintsize.tokenizer.mixture_lp import solve_mixture
-    from pintsize.tokenizer.mixture_replay import ReplayRecord
+    n, T = len(scale), len(merges)
+    rows, pairs = [], {}
+    for t, (group, counts) in enumerate(zip(merges, brute)):
+        comp = set().union(*counts) - set(group)
+        if top_k is not None:
+            comp = {p for c in counts for p in sorted((q for q in comp if c[q]), key=lambda q: -c[q])[:top_k]}
+        for p in sorted(comp):
+            diff = np.array([sum(c[m] for m in group) - c[p] for c in counts]) / scale
+            rows.append((t, pairs.setdefault(p, len(pairs)), diff))
+    a_ub = np.zeros((len(rows), n + T + len(pairs)))
+    for r, (t, p, diff) in enumerate(rows):
+        a_ub[r, :n], a_ub[r, n + t], a_ub[r, n + T + p] = -diff, -1, -1
+    res = linprog(np.r_[np.zeros(n), np.ones(T + len(pairs))], A_ub=a_ub, b_ub=np.zeros(len(rows)),
+                  A_eq=np.r_[np.ones(n), np.zeros(T + len(pairs))][None], b_eq=[1.0], method="highs")
+    assert res.status == 0
+    return res.x[:n], res.fun, rows, pairs
 
-    rng = np.random.default_rng(0)
-    T, n, k, pairs = 100, 3, 20, 60
-    truth = np.array([0.5, 0.3, 0.2])
-    merge = rng.integers(50, 400, (T, n))
-    step = np.repeat(np.arange(T, dtype=np.int32), k)
-    pair = rng.integers(0, pairs, T * k).astype(np.int64)
-    counts = rng.integers(0, 400, (T * k, n))
-    counts[(counts @ truth) > merge[step] @ truth] //= 3  # mostly explainable by `truth`, not entirely
-    scale = np.array([1e6, 2e6, 5e5])
-    rec = ReplayRecord(merge, step, pair, counts, scale, None)
-    ids, col = np.unique(pair, return_inverse=True)
-    P, R = len(ids), len(step)
-    diff = (merge[step] - counts) / scale
-    a_ub = np.zeros((R, n + T + P))
-    a_ub[:, :n] = -diff
-    a_ub[np.arange(R), n + step] = -1
-    a_ub[np.arange(R), n + T + col] = -1
-    full = linprog(np.r_[np.zeros(n), np.ones(T + P)], A_ub=a_ub, b_ub=np.zeros(R),
-                   A_eq=np.r_[np.ones(n), np.zeros(T + P)][None], b_eq=[1.0], method="highs")
-    assert full.status == 0
-    for max_rows in (0, None):
-        alpha, info = solve_mixture(rec, per_step=1, max_rows=max_rows)
-        assert info["converged"]
-        assert info["objective"] == pytest.approx(full.fun, rel=1e-6, abs=1e-12)
-        v, u = info["merge_slack"], np.array([info["pair_slack"][p] for p in pair])
-        assert (diff @ alpha + v[step] + u).min() > -1e-12
-        assert alpha.sum() == pytest.approx(1.0)
+
+def test_lazy_lp_over_all_pairs_equals_the_full_lp():
+    """The lazy LP, with slack rows deleted every round (max_rows=0) or never, 1 to 50 rows per step
+    and round, or at most 3 rows a round (the reference's max_add), reaches the optimum of the full LP
+    over every pair at every step (brute-force counts, scipy's HiGHS), and its solution violates none
+    of the full LP's constraints: no setting of the search changes the answer."""
+    from pintsize.tokenizer.mixture_lp import solve_mixture
+    from pintsize.tokenizer.mixture_replay import replay_categories
+
+    cats, merges = _random_case(seed=3, steps=30)
+    scale = np.array([3e3, 5e3, 2e3])
+    _, best, rows, pairs = _full_lp(_brute_replay(cats, merges), merges, scale)
+    rec = replay_categories(merges, cats, scale)
+    for per_step, max_rows, max_add in ((1, 0, None), (1, None, None), (50, None, None), (2, None, 3)):
+        alpha, info = solve_mixture(rec, per_step=per_step, max_rows=max_rows, max_add=max_add)
+        assert info["converged"] and alpha.sum() == pytest.approx(1.0)
+        assert info["objective"] == pytest.approx(best, rel=1e-6, abs=1e-12)
+        sym = {rec.symbols.pair_name(k): u for k, u in info["pair_slack"].items()}
+        name = {i: p for p, i in pairs.items()}
+        assert min(d @ alpha + info["merge_slack"][t] + sym.get(name[i], 0.0) for t, i, d in rows) > -1e-12
+
+
+def test_a_pair_outside_every_categorys_top_k_still_constrains_the_mixture():
+    """Category A has 21 pairs of count 100, B another 21; the merge "m n" has 40 in each, and "x y"
+    has 75 in A and 45 in B: in neither category's top 20, yet under a mixed α it beats the merge
+    (60 against 40 at α = (0.5, 0.5)). By hand, with x = α_A (counts per MB), the merge has 40 and
+    the violations are 100x - 40 (A's pairs), 60 - 100x (B's pairs) and 45 + 30x - 40 ("x y"). One
+    slack v_t covers a whole step, so the LP minimizes the largest violation: without "x y" (the
+    top-20 record) at x = 0.5, objective 10; with it where 60 - 100x = 5 + 30x: x = 55/130,
+    objective 60 - 5500/130."""
+    from pintsize.tokenizer.mixture_lp import solve_mixture
+    from pintsize.tokenizer.mixture_replay import replay_categories
+
+    marks = "0123456789ABCDEFGHIJK"
+    cats = [Counter({**{"a" + c: 100 for c in marks}, "mn": 40, "xy": 75}),
+            Counter({**{"b" + c: 100 for c in marks}, "mn": 40, "xy": 45})]
+    merges, scale = [[("m", "n")]], np.array([1e6, 1e6])
+    alpha, info = solve_mixture(replay_categories(merges, cats, scale))
+    assert alpha[0] == pytest.approx(55 / 130, abs=1e-9)
+    assert info["objective"] * 1e6 == pytest.approx(60 - 5500 / 130, rel=1e-9)
+    brute = _brute_replay(cats, merges)
+    assert tuple(_full_lp(brute, merges, scale)[0]) == pytest.approx((55 / 130, 75 / 130))
+    assert tuple(_full_lp(brute, merges, scale, top_k=20)[0]) == pytest.approx((0.5, 0.5))  # what top-20 gave

@@ -115,6 +115,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 row += [f"± {result['bootstrap']['std'][name]:.4f}", f"{lo:.3f} – {hi:.3f}"]
             table.add_row(*row)
         console.print(table)
+        if not result["lp"]["converged"]:
+            console.print(f"[yellow]the linear program stopped after {result['lp']['rounds']} rounds with constraints still "
+                          "violated[/]: the shares are not yet the LP's optimum (try fewer --merges)")
         bad = result["conflicting_merges"]
         if bad["count"]:
             worst = ", ".join(f"#{m['step']} {m['merge']!r}" for m in bad["largest"][:5])

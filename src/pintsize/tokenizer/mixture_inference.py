@@ -1,8 +1,8 @@
 """Data-mixture inference from a BPE merge list (Hayase et al. 2024, arXiv 2407.16607).
 
 Replay the tokenizer's merges on a sample of each candidate category (mixture_replay), recording at
-every step the count of the merged pair and of its strongest competitors; then solve the paper's linear
-program (mixture_lp) for the byte shares that make each merge the most frequent pair at its step. A
+every step the count of the merged pair and of every other pair; then solve the paper's linear program
+(mixture_lp), over all pairs, for the byte shares that make each merge the most frequent pair at its step. A
 bootstrap over each sample's documents gives the spread of every share."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def documents(text: str) -> list[str]:
 
 
 def infer_mixture(tokenizer_path: Path, categories: dict[str, Path], merges: int | None = None,
-                  sample_bytes: int = 2_000_000, top_k: int = 20, bootstrap: int = 0, seed: int = 0,
+                  sample_bytes: int = 2_000_000, bootstrap: int = 0, seed: int = 0,
                   progress=None) -> dict:
     """Proportions of each category; with `bootstrap` B > 0, B more replays on samples whose documents
     are drawn with replacement give each proportion a standard deviation and a 90% interval."""
@@ -185,7 +185,7 @@ def infer_mixture(tokenizer_path: Path, categories: dict[str, Path], merges: int
                 c.update(doc_words[k][j])
             words.append(c)
             scale.append(sum(docs[k][j] for j in picks[k]))
-        record = replay_categories(steps, words, scale, top_k, progress)
+        record = replay_categories(steps, words, scale, progress)
         alpha, lp = solve_mixture(record)
         alpha = np.clip(alpha, 0, None)
         return alpha / alpha.sum(), lp, record
