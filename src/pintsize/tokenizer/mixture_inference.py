@@ -14,12 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pintsize.errors import PintsizeError
-
-
-class MixtureInferenceError(PintsizeError):
-    pass
-
+from pintsize.tokenizer.mixture_lp import MixtureInferenceError
 
 DOC_CHARS = 4000  # the bootstrap's unit: the sample cut into blocks of about this many characters
 

@@ -26,7 +26,13 @@ import sys
 
 import numpy as np
 
+from pintsize.errors import PintsizeError
 from pintsize.tokenizer.mixture_replay import ReplayRecord
+
+
+class MixtureInferenceError(PintsizeError):
+    """Mixture inference cannot go on (bad input, or an LP that has no answer)."""
+
 
 CHUNK = 1 << 18  # segments per block of the search (~20 MB of floats at 10 categories)
 PER_MB = 1e6  # the model counts per megabyte, not per byte: late merges have counts of ~1e-7 per byte,
@@ -41,8 +47,6 @@ def solve_mixture(rec: ReplayRecord, max_rounds: int = 200, per_step: int = 4,
     2 x (T + its pair columns), twice what a basis can use), the rows slack at the current optimum are
     deleted first; a row deleted twice stays in for good, so the rounds cannot cycle."""
     import highspy
-
-    from pintsize.tokenizer.mixture_inference import MixtureInferenceError
 
     T, n = rec.merge_counts.shape
     inv = PER_MB / np.asarray(rec.scale, dtype=float)
