@@ -185,9 +185,15 @@ def main() -> None:
     p.add_argument("--adapt-calib-tokens", type=int, default=4096, help="(e): calibration tokens per sub-step")
     p.add_argument("--save-models", type=Path, default=None,
                    help="save each trained variant as a model artifact DIR/<a|b|c|d> (for `pintsize eval harness`)")
+    p.add_argument("--no-references", action="store_true",
+                   help="skip scoring the teacher and the untrained pruned model (another process of the same settings does it)")
+    p.add_argument("--merge", type=Path, nargs="+", default=None,
+                   help="only combine these result JSONs (one per process of the same settings) into --json, the plot and the table")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/distill_smollm2.json"))
     p.add_argument("--plot", type=Path, default=Path("benchmarks/distill_smollm2.png"))
     args = p.parse_args()
+    if args.merge:
+        return merge(args)
 
     run = args.run_dir
     if args.threads:
@@ -208,8 +214,13 @@ def main() -> None:
     else:
         teacher_tok_s = attach_teacher(teacher, train + val, args.temperature, args.top_k)
         if args.targets_cache:
-            torch.save({"key": key, "train": train, "val": val, "teacher_tok_s": teacher_tok_s}, args.targets_cache)
-    scorer = DistillObjective(None, teacher.config, args.temperature, 1.0, args.top_k, token_bytes)
+            tmp = args.targets_cache.with_name(args.targets_cache.name + ".tmp")  # parallel readers never see half a file
+            torch.save({"key": key, "train": train, "val": val, "teacher_tok_s": teacher_tok_s}, tmp)
+            tmp.rename(args.targets_cache)
+    teacher_params, teacher_config = teacher.num_params(), teacher.config
+    if args.no_references and not args.throughput_steps:  # the targets are in the batches: free the teacher's memory
+        del teacher
+    scorer = DistillObjective(None, teacher_config, args.temperature, 1.0, args.top_k, token_bytes)
     from transformers import AutoTokenizer
 
     hf_tok = AutoTokenizer.from_pretrained(str(run / "tokenizer"))
@@ -217,17 +228,18 @@ def main() -> None:
     result = {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "train_tokens": args.steps * args.batch * args.seq,
-        "teacher_params": teacher.num_params(), "student_params": pruned.num_params(),
+        "teacher_params": teacher_params, "student_params": pruned.num_params(),
         "teacher_topk_tokens_per_s": round(teacher_tok_s, 1),
-        "teacher": heldout(teacher, val, scorer) | {"ood_bpb": ood_bpb(teacher, hf_tok, ood)},
-        "pruned_before_training": heldout(pruned, val, scorer) | {"ood_bpb": ood_bpb(pruned, hf_tok, ood)},
         "variants": {},
     }
-    if args.teacher != "teacher":  # the uncorrected teacher, for reference
-        original = load_model(resolve_model_dir(run / "teacher")).eval()
-        result["uncorrected_teacher"] = heldout(original, val, scorer) | {"ood_bpb": ood_bpb(original, hf_tok, ood)}
-        del original
-    print(json.dumps({k: result[k] for k in ("teacher", "pruned_before_training")}), flush=True)
+    if not args.no_references:
+        result["teacher"] = heldout(teacher, val, scorer) | {"ood_bpb": ood_bpb(teacher, hf_tok, ood)}
+        result["pruned_before_training"] = heldout(pruned, val, scorer) | {"ood_bpb": ood_bpb(pruned, hf_tok, ood)}
+        if args.teacher != "teacher":  # the uncorrected teacher, for reference
+            original = load_model(resolve_model_dir(run / "teacher")).eval()
+            result["uncorrected_teacher"] = heldout(original, val, scorer) | {"ood_bpb": ood_bpb(original, hf_tok, ood)}
+            del original
+        print(json.dumps({k: result[k] for k in ("teacher", "pruned_before_training")}), flush=True)
 
     variants = {"a": ("pruned", args.kl_ratio), "b": ("pruned", 0.0), "c": ("random", args.kl_ratio), "d": ("random", 0.0)}
     work = Path(tempfile.mkdtemp(prefix="distill-smollm2-"))
@@ -236,7 +248,7 @@ def main() -> None:
             if name == "e":
                 from pintsize.model.prune_importance import calibration_tokens
 
-                calib = calibration_tokens(run / "pack", None, teacher.config.vocab_size, args.adapt_calib_tokens)
+                calib = calibration_tokens(run / "pack", None, teacher_config.vocab_size, args.adapt_calib_tokens)
                 t0 = time.perf_counter()
                 model, points, rounds = adapt_pruner(args, teacher_dir, pruned.num_params(), train, val, token_bytes, env,
                                                      work, calib)
@@ -280,6 +292,22 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def merge(args) -> None:
+    """One result from several processes' JSONs: the references from whichever has them, every variant."""
+    parts = [json.loads(f.read_text()) for f in args.merge]
+    result = dict(parts[0], variants={})
+    for part in parts:
+        for k in ("teacher", "pruned_before_training", "uncorrected_teacher", "throughput"):
+            if k in part:
+                result[k] = part[k]
+        result["variants"].update(part["variants"])
+    result["merged_from"] = [str(f) for f in args.merge]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    plot(result, args.plot)
+    print_table(result)
+
+
 def throughput(args, teacher: Llama, pruned: Llama, train: list[dict], env: DistEnv, work: Path) -> dict:
     """Tokens/s of one optimizer step of the pruned student: distillation with the teacher run live
     (top-k), and plain next-token training. One warm-up step each, then `throughput_steps` timed."""
@@ -310,8 +338,9 @@ NAMES = {"a": "(a) pruned + distill", "b": "(b) pruned + next-token", "c": "(c) 
 def print_table(result: dict) -> None:
     print(f"\ntraining tokens per variant: {result['train_tokens']:,}")
     print(f"{'model':28} {'bits/byte':>10} {'KL to teacher':>14} {'OOD bits/byte':>14} {'seconds':>8}")
-    extra = [("uncorrected teacher", result["uncorrected_teacher"], "")] if "uncorrected_teacher" in result else []
-    for label, r, s in [("teacher", result["teacher"], "")] + extra + [("pruned, before training", result["pruned_before_training"], "")] + [
+    refs = [(label, result[k], "") for label, k in (("teacher", "teacher"), ("uncorrected teacher", "uncorrected_teacher"),
+                                                     ("pruned, before training", "pruned_before_training")) if k in result]
+    for label, r, s in refs + [
         (NAMES[k], v["final"], v["seconds"]) for k, v in result["variants"].items()
     ]:
         ood = f"{r['ood_bpb']:.4f}" if r.get("ood_bpb") is not None else "-"
@@ -330,8 +359,9 @@ def plot(result: dict, path: Path) -> None:
     per_step = result["settings"]["batch"] * result["settings"]["seq"]
     for k, v in result["variants"].items():
         ax.plot([c["step"] * per_step for c in v["curve"]], [c["bpb"] for c in v["curve"]], marker="o", label=NAMES[k])
-    ax.axhline(result["teacher"]["bpb"], color="black", ls="--", label="teacher (SmolLM2-135M)")
-    ax.axhline(result["pruned_before_training"]["bpb"], color="grey", ls=":", label="pruned, before training")
+    if "teacher" in result:
+        ax.axhline(result["teacher"]["bpb"], color="black", ls="--", label="teacher (SmolLM2-135M)")
+        ax.axhline(result["pruned_before_training"]["bpb"], color="grey", ls=":", label="pruned, before training")
     ax.set_xlabel("training tokens")
     ax.set_ylabel("held-out bits per byte")
     ax.set_yscale("log")
