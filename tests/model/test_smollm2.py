@@ -73,6 +73,7 @@ def test_a_gguf_import_shows_one_progress_bar_not_two(tmp_path, monkeypatch):
     from transformers.utils import logging as hf_logging
 
     from pintsize.errors import CheckpointError
+    from pintsize.model import gguf_import
     from pintsize.model.gguf_import import import_gguf
 
     seen = []
@@ -82,6 +83,7 @@ def test_a_gguf_import_shows_one_progress_bar_not_two(tmp_path, monkeypatch):
         raise ValueError("stop here")
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(gguf_import, "_check_complete", lambda path: None)  # a stub file, not a real GGUF
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF" + bytes(60))
     hf_logging.enable_progress_bar()

@@ -193,4 +193,5 @@ def test_round_trip_through_hugging_face(dpo_run, tmp_path):
     result = CliRunner().invoke(app, args, input=f"{question}\n/exit\n")
     assert result.exit_code == 0, result.output
     said = result.output.split("assistant> ", 1)[1].rsplit("\nyou> ", 1)[0]
-    assert re.search(r"[a-z]{3} [a-z]{3}", said) and said == expected  # words, not one token repeated
+    assert said == expected
+    assert len(set(re.findall(r"[a-z]{2,}", said))) >= 3  # words, not one token repeated

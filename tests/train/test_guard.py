@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pintsize.train.guard import MIN_HISTORY, WINDOW, DivergenceGuard, TrainingDiverged
+from pintsize.train.guard import MIN_HISTORY, SPIKE_FLOOR, WINDOW, DivergenceGuard, TrainingDiverged
 from pintsize.train.objective import LMObjective
 from train_helpers import make_trainer, read_metrics, train_config
 
@@ -38,6 +38,16 @@ def test_guard_mean_is_over_the_last_accepted_steps_and_survives_a_restart():
     restored = DivergenceGuard(spike_threshold=2.0, max_bad=99)
     restored.load_state_dict(g.state_dict())
     assert check(restored, 31, 1.9, 1.0) == "" and check(restored, 32, 2.1, 1.0) != ""
+
+
+def test_a_loss_near_zero_is_not_a_yardstick_for_spikes():
+    """DPO's loss falls toward 0: a hard batch at 0.15 after steps at 1e-4 is no divergence, while a
+    loss above 3x the floor still is."""
+    g = DivergenceGuard(spike_threshold=3.0, max_bad=99)
+    for s in range(MIN_HISTORY):
+        assert check(g, s, 1e-4, 1.0) == ""
+    assert check(g, 10, 0.15, 1.0) == ""  # 1,500x the mean, below 3 x SPIKE_FLOOR
+    assert check(g, 11, 3 * SPIKE_FLOOR + 0.05, 1.0) != ""
 
 
 class Poisoned(LMObjective):

@@ -1,6 +1,9 @@
 """The divergence guard: a step with a NaN/inf loss or gradient, or a loss spike, is skipped.
 
-A spike is a loss above `threshold` times the mean of the last accepted steps. Skipping means
+A spike is a loss above `threshold` times the mean of the last accepted steps, and above
+`threshold` times SPIKE_FLOOR: a loss near zero (DPO's falls toward 0 as the pairs are learnt)
+makes any multiple of it tiny, and a step at loss 0.15 after steps at 1e-4 is a hard batch, not
+a divergence. Skipping means
 no optimizer update (the data is consumed). `max_bad` skipped steps in a row stop the run.
 
 The verdict is reached on the device (`judge`), so the optimizer can skip a bad update without
@@ -18,6 +21,7 @@ from pintsize.errors import PintsizeError
 
 WINDOW = 20  # accepted losses in the running mean
 MIN_HISTORY = 5  # spikes are judged only once the mean rests on this many steps
+SPIKE_FLOOR = 0.1  # nats: the mean a spike is measured against is at least this
 
 
 class TrainingDiverged(PintsizeError):
@@ -40,7 +44,7 @@ class DivergenceGuard:
         loss, grad_norm = loss.float(), grad_norm.float()
         history = self.accepted.clamp(max=WINDOW)
         mean = self.recent.sum() / history.clamp(min=1)
-        spike = (history >= MIN_HISTORY) & (loss > self.threshold * mean)
+        spike = (history >= MIN_HISTORY) & (loss > self.threshold * mean.clamp(min=SPIKE_FLOOR))
         bad = ~torch.isfinite(loss) | ~torch.isfinite(grad_norm) | spike
         slot = (self.accepted % WINDOW).view(1)  # a 1-element index: a 0-dim one would be read on the host
         self.recent.index_copy_(0, slot, torch.where(bad, self.recent.index_select(0, slot), loss.view(1)))
