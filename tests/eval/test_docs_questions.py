@@ -1,9 +1,11 @@
 """The demo's "does it listen" eval: questions about functions the built-in chat data never answers,
 counted as different answers and answers that name the module asked about."""
 
+import re
+
 import pytest
 
-from pintsize.data.docs_chat import HELD_OUT, held_out_functions, preference_pairs, sft_conversations
+from pintsize.data.docs_chat import HELD_OUT, function_docs, held_out_functions, preference_pairs, sft_conversations
 from pintsize.eval.docs_questions import ask, names_module, questions
 from pintsize.serve.generate import Generator
 from pintsize.serve.sampling import SamplingParams
@@ -19,6 +21,17 @@ def test_the_questions_are_about_functions_the_chat_data_never_shows():
     qs = questions(60)
     assert len(qs) == len(asked) and qs[0]["module"] == qs[0]["function"].rsplit(".", 1)[0]
     assert all(f"`{q['function']}" in q["question"] for q in qs)
+
+
+def test_the_drills_ask_about_made_up_names_and_answer_with_the_part_before_the_last_dot():
+    real = {f["name"] for f in function_docs()}
+    convs = sft_conversations(10_000)
+    drills = [c["messages"] for c in convs if re.match(r"`[^`]+` would be in", c["messages"][1]["content"])]
+    assert 0.25 < len(drills) / len(convs) < 0.4
+    for question, answer in drills:
+        name = answer["content"].split("`")[1]
+        assert f"`{name}" in question["content"] and name not in real
+        assert answer["content"].startswith(f"`{name}` would be in the `{name.rsplit('.', 1)[0]}` module")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Chat and preference data that needs no download, for the demo's SFT and DPO stages.
 
 Made from the Python standard library's docstrings: the user asks what a function does, the
-assistant says which module it is in and answers with its documentation (SFT); the preferred
+assistant says which module it is in and answers with its documentation, plus short drills on
+made-up names that teach it to read the module off the question (SFT); the preferred
 answer is the one about the function asked about and the rejected one is about another function
 (DPO). Real, licence-clean text, small enough for a CPU demo; a real run points [sft]/[dpo] at
 real chat data instead. A few functions are left out of both, for the demo's eval.
@@ -80,7 +81,8 @@ def reply(f: dict) -> str:
 
 
 def sft_conversations(n: int, seed: int = 0) -> list[dict]:
-    """`n` conversations in the `messages` format; about a third have a second turn."""
+    """Up to `n` conversations in the `messages` format, in a shuffled order: two thirds about
+    documented functions (about a third of those with a second turn), one third `module_drills`."""
     rng = random.Random(seed)
     funcs = trained_functions()
     rng.shuffle(funcs)
@@ -92,7 +94,33 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
             module = f["name"].rsplit(".", 1)[0]
             msgs += [{"role": "user", "content": FOLLOW_UP}, {"role": "assistant", "content": f"It is in the `{module}` module."}]
         convs.append({"messages": msgs})
-    return convs
+    convs += module_drills(len(convs) // 2, rng)
+    rng.shuffle(convs)
+    return convs[:n]
+
+
+def module_drills(n: int, rng: random.Random) -> list[dict]:
+    """`n` short conversations about made-up dotted names (a real module joined to a function
+    name from elsewhere, never a real function): which module would it be in? No answer can be
+    remembered, so the only way to get them right is to copy the part of the name in the question
+    before its last dot. This is what taught the demo's tiny model to read the question: without
+    them 13 (6 epochs) or 24 (6 epochs at a higher learning rate) of the 58 held-out questions got
+    an answer naming their module, with them 43 (benchmarks/RESULTS.md, the demo). The answer says
+    "would be" and why, so that it states no false fact about the standard library."""
+    real = {f["name"] for f in function_docs()}
+    names = [f["name"] for f in trained_functions()]
+    modules = sorted({name.rsplit(".", 1)[0] for name in names})
+    basenames = sorted({name.rsplit(".", 1)[1] for name in names})
+    out = []
+    while len(out) < n:
+        module, base = rng.choice(modules), rng.choice(basenames)
+        name = f"{module}.{base}"
+        if name in real:
+            continue
+        q = rng.choice(QUESTIONS).format(name=name, sig="(...)")
+        a = f"`{name}` would be in the `{module}` module: the part of a dotted name before the last dot names its module."
+        out.append({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+    return out
 
 
 def preference_pairs(n: int, seed: int = 1) -> list[dict]:
