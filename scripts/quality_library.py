@@ -13,7 +13,7 @@ Writes LIBRARY_DIR/docs/<source>.jsonl ({"id", "text", "source", "label" 1|0, "k
 LIBRARY_DIR/sources.json (per source: label, kind, package and version, documents, bytes).
 
 The sources are chosen so that topic cannot separate the classes: system-administration manuals
-and configuration files; Python tutorials and documentation and bare Python code; the C library
+and configuration files; documentation and release notes in the same markup (reST, Markdown); Python tutorials and documentation and bare Python code; the C library
 manual and C headers; prose manuals and prose fiction; a mathematics manual and tables.
 """
 
@@ -91,6 +91,24 @@ def text_files(package: str, *patterns: str, exclude: str | None = None):
                     yield str(p.relative_to(lib.pkg)), _read(p)
 
     return read
+
+
+def sdist_files(packages: tuple[str, ...], *patterns: str, exclude: str | None = None):
+    """Files of unpacked source distributions (sdist-x/<name>/...): documentation as its authors
+    write it, reST or Markdown markup and all."""
+    def read(lib: Library):
+        for package in packages:
+            base = lib.root / "sdist-x" / package
+            for pattern in patterns:
+                for p in sorted(Path(q) for q in glob.glob(str(base / pattern), recursive=True)):
+                    if p.is_file() and not (exclude and re.search(exclude, str(p.relative_to(base)))):
+                        yield f"{package}/{p.relative_to(base)}", _read(p)
+
+    return read
+
+
+# Pages of the sdists' docs that are not explanations: release notes, licences, people, conduct.
+NOT_DOCS = r"(?i)(change|license|licence|authors|conduct|contributing|security|funding|pull_request|issue_template|readme)"
 
 
 def manpages(lib: Library):
@@ -393,6 +411,12 @@ SOURCES = [
            html_files("python-scipy-doc", "usr/share/doc/python-scipy-doc/html/tutorial/**/*.html")),
     Source("python-pydoc", 1, "Python standard library documentation (pydoc)", [f"python:{sys.version.split()[0]}"], pydoc),
     Source("wikipedia", 1, "encyclopedic articles", ["pypi:gensim"], wikipedia),
+    Source("sphinx-manual-rst", 1, "documentation tool manual (reST source)", ["sdist:sphinx"],
+           sdist_files(("sphinx",), "doc/**/*.rst", exclude=NOT_DOCS)),
+    Source("pallets-docs-rst", 1, "web framework, CLI and template manuals (reST source)", ["sdist:flask", "sdist:click", "sdist:jinja2"],
+           sdist_files(("flask", "click", "jinja2"), "docs/**/*.rst", exclude=NOT_DOCS)),
+    Source("attrs-docs-md", 1, "library documentation (Markdown source)", ["sdist:attrs"],
+           sdist_files(("attrs",), "docs/**/*.md", exclude=NOT_DOCS)),
     # Not expository: they tell, recite, list, configure, log or converse.
     Source("jane-austen", 0, "fiction (novels)", ["r-cran-janeaustenr"], janeausten),
     Source("fortunes-poems", 0, "poetry and song lyrics", ["fortunes"], fortunes(lambda n: n == "songs-poems"), entries=True),
@@ -409,6 +433,8 @@ SOURCES = [
     Source("chatterbot-chat", 0, "small-talk chat", ["pypi:chatterbot-corpus"], chatterbot),
     Source("email-messages", 0, "mail (a mailbox)", ["libpython3.11-testsuite"], mailbox, entries=True),
     Source("changelogs", 0, "changelogs and release notes", ["(changelogs of every package here)", "git-doc"], changelogs, entries=True),
+    Source("markup-release-notes", 0, "release notes in reST and Markdown", ["sdist:sphinx", "sdist:flask", "sdist:click", "sdist:attrs"],
+           sdist_files(("sphinx", "flask", "click", "attrs"), "CHANGES.rst", "CHANGELOG.md", "doc/changes/*.rst"), entries=True),
     Source("server-logs", 0, "logs", ["fail2ban"],
            text_files("fail2ban", "usr/lib/python3/dist-packages/fail2ban/tests/files/logs/*"), entries=True),
     Source("config-files", 0, "configuration files", ["fail2ban", "nginx-common", "apache2", "samba-common", "exim4-config"], configs),
@@ -446,6 +472,9 @@ def pieces(text: str, rng: random.Random, entries: bool) -> list[str]:
 def package_version(lib: Library, package: str) -> str:
     if package.startswith("python:") or package.startswith("("):
         return package.split(":", 1)[-1]
+    if package.startswith("sdist:"):
+        tars = sorted((lib.root / "sdist").glob(f"{package[6:]}-*.tar.gz"))
+        return tars[0].name[len(package[6:]) + 1 : -len(".tar.gz")] if tars else "?"
     if package.startswith("pypi:"):
         name = package[5:].replace("-", "_")
         wheels = sorted((lib.root / "pypi").glob(f"{name}-*.whl"))
