@@ -84,7 +84,9 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
     """Up to `n` conversations in the `messages` format, in a shuffled order: two thirds about
     documented functions (about a third of those with a second turn), one third `module_drills`."""
     rng = random.Random(seed)
-    funcs = trained_functions()
+    docs = function_docs()
+    funcs = [f for f in docs if not held_out(f["name"])]
+    drill_names = _drill_parts(funcs)
     rng.shuffle(funcs)
     convs = []
     for f in funcs[:n]:
@@ -94,23 +96,26 @@ def sft_conversations(n: int, seed: int = 0) -> list[dict]:
             module = f["name"].rsplit(".", 1)[0]
             msgs += [{"role": "user", "content": FOLLOW_UP}, {"role": "assistant", "content": f"It is in the `{module}` module."}]
         convs.append({"messages": msgs})
-    convs += module_drills(len(convs) // 2, rng)
+    convs += module_drills(len(convs) // 2, rng, *drill_names, real={f["name"] for f in docs})
     rng.shuffle(convs)
     return convs[:n]
 
 
-def module_drills(n: int, rng: random.Random) -> list[dict]:
-    """`n` short conversations about made-up dotted names (a real module joined to a function
-    name from elsewhere, never a real function): which module would it be in? No answer can be
+def _drill_parts(funcs: list[dict]) -> tuple[list[str], list[str]]:
+    """The modules and the function names (after the last dot) of `funcs`, sorted."""
+    parts = [f["name"].rsplit(".", 1) for f in funcs]
+    return sorted({module for module, _ in parts}), sorted({base for _, base in parts})
+
+
+def module_drills(n: int, rng: random.Random, modules: list[str], basenames: list[str], real: set[str]) -> list[dict]:
+    """`n` short conversations about made-up dotted names (one of `modules` joined to one of
+    `basenames`, never a name in `real`): which module would it be in? No answer can be
     remembered, so the only way to get them right is to copy the part of the name in the question
-    before its last dot. This is what taught the demo's tiny model to read the question: without
-    them 13 (6 epochs) or 24 (6 epochs at a higher learning rate) of the 58 held-out questions got
-    an answer naming their module, with them 43 (benchmarks/RESULTS.md, the demo). The answer says
-    "would be" and why, so that it states no false fact about the standard library."""
-    real = {f["name"] for f in function_docs()}
-    names = [f["name"] for f in trained_functions()]
-    modules = sorted({name.rsplit(".", 1)[0] for name in names})
-    basenames = sorted({name.rsplit(".", 1)[1] for name in names})
+    before its last dot, the skill the held-out questions test. This is what taught the demo's tiny
+    model to read the question: without them 13 (6 epochs) or 24 (6 epochs at a higher learning
+    rate) of the 58 held-out questions got an answer naming their module, with them 43
+    (benchmarks/RESULTS.md, the demo). The answer says "would be" and why, so that it states no
+    false fact about the standard library."""
     out = []
     while len(out) < n:
         module, base = rng.choice(modules), rng.choice(basenames)
