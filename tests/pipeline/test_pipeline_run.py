@@ -227,3 +227,25 @@ def test_a_path_tokenizer_is_rebuilt_when_the_tokenizer_at_its_path_changes(reci
     before = _fingerprint(stage, recipe)
     (tmp_path / "teacher" / "tokenizer" / "tokenizer.json").write_text('{"model": "two"}')
     assert before is not None and _fingerprint(stage, recipe) != before
+
+
+def test_curation_reruns_when_the_named_quality_model_changes(recipe_dict, tmp_path):
+    """[data.quality].model = a directory (or builtin:expository, which a pintsize upgrade replaces):
+    its content is an input of curate, not only its name."""
+    from pintsize.curate.quality import QualityModel, builtin_dir
+    from pintsize.pipeline.run import _fingerprint
+    from pintsize.pipeline.stages import STAGES as ALL
+
+    model_dir = tmp_path / "labels-model"
+    shutil.copytree(builtin_dir("expository"), model_dir)
+    data = {**recipe_dict["data"], "quality": {"model": str(model_dir)}}
+    recipe = parse_recipe({**{k: v for k, v in recipe_dict.items() if k != "quality_model"}, "data": data})
+    stage = next(s for s in ALL if s.name == "curate")
+    before = _fingerprint(stage, recipe)
+    model = QualityModel.load(model_dir)
+    model.intercept += 1.0  # what `quality label` retraining into the same directory does
+    model.save(model_dir)
+    assert before is not None and _fingerprint(stage, recipe) != before
+    builtin = parse_recipe({**{k: v for k, v in recipe_dict.items() if k != "quality_model"},
+                            "data": {**data, "quality": {"model": "builtin:expository"}}})
+    assert stage.inputs(builtin)["quality_model"] == builtin_dir("expository")  # the package's files, hashed

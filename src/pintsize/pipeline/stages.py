@@ -46,7 +46,14 @@ def _corpus(recipe: Recipe) -> Path:
 
 
 def _curate_inputs(recipe: Recipe) -> dict[str, Path]:
-    return {"quality": stage_dir(recipe, "quality")} if recipe.quality_model is not None else {}
+    from pintsize.curate.quality import resolve_model_path
+
+    inputs = {"quality": stage_dir(recipe, "quality")} if recipe.quality_model is not None else {}
+    if recipe.data.quality.model:
+        # The model's content, not its name: a new `builtin:expository` (a pintsize upgrade) or a
+        # model directory retrained by `quality label` must recurate.
+        inputs["quality_model"] = resolve_model_path(recipe.data.quality.model)
+    return inputs
 
 
 def _quality(recipe: Recipe, out: Path) -> None:
