@@ -236,16 +236,17 @@ def test_curation_reruns_when_the_named_quality_model_changes(recipe_dict, tmp_p
     from pintsize.pipeline.run import _fingerprint
     from pintsize.pipeline.stages import STAGES as ALL
 
+    def with_model(model: str):
+        without_stage = {k: v for k, v in recipe_dict.items() if k != "quality_model"}
+        return parse_recipe({**without_stage, "data": {**recipe_dict["data"], "quality": {"model": model}}})
+
     model_dir = tmp_path / "labels-model"
     shutil.copytree(builtin_dir("expository"), model_dir)
-    data = {**recipe_dict["data"], "quality": {"model": str(model_dir)}}
-    recipe = parse_recipe({**{k: v for k, v in recipe_dict.items() if k != "quality_model"}, "data": data})
+    recipe = with_model(str(model_dir))
     stage = next(s for s in ALL if s.name == "curate")
     before = _fingerprint(stage, recipe)
     model = QualityModel.load(model_dir)
     model.intercept += 1.0  # what `quality label` retraining into the same directory does
     model.save(model_dir)
     assert before is not None and _fingerprint(stage, recipe) != before
-    builtin = parse_recipe({**{k: v for k, v in recipe_dict.items() if k != "quality_model"},
-                            "data": {**data, "quality": {"model": "builtin:expository"}}})
-    assert stage.inputs(builtin)["quality_model"] == builtin_dir("expository")  # the package's files, hashed
+    assert stage.inputs(with_model("builtin:expository"))["quality"] == builtin_dir("expository")  # the package's files

@@ -50,6 +50,15 @@ def curate_config(recipe: Recipe):
     return data
 
 
+def quality_model_input(data) -> dict[str, Path]:
+    """The quality model that curating `data` reads, as a stage input: its files' content, not its
+    name, so that a new `builtin:expository` (a pintsize upgrade) or a model directory retrained in
+    place by `quality label` recurates."""
+    from pintsize.curate.quality import resolve_model_path
+
+    return {"quality": resolve_model_path(data.quality.model)} if data.quality.model else {}
+
+
 def quality_model_used(recipe: Recipe, data) -> str | None:
     """Which quality model curation uses, in words, after checking that it is there; None without one."""
     model = data.quality.model

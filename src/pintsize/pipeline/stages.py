@@ -19,6 +19,7 @@ from pintsize.pipeline.layout import (
     final_stage,
     prunes_iteratively,
     prunes_once,
+    quality_model_input,
     quality_model_used,
     stage_dir,
     start_model,
@@ -46,14 +47,7 @@ def _corpus(recipe: Recipe) -> Path:
 
 
 def _curate_inputs(recipe: Recipe) -> dict[str, Path]:
-    from pintsize.curate.quality import resolve_model_path
-
-    inputs = {"quality": stage_dir(recipe, "quality")} if recipe.quality_model is not None else {}
-    if recipe.data.quality.model:
-        # The model's content, not its name: a new `builtin:expository` (a pintsize upgrade) or a
-        # model directory retrained by `quality label` must recurate.
-        inputs["quality_model"] = resolve_model_path(recipe.data.quality.model)
-    return inputs
+    return quality_model_input(curate_config(recipe))  # the run's own `quality` stage, or the named model
 
 
 def _quality(recipe: Recipe, out: Path) -> None:

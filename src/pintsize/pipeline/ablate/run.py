@@ -37,6 +37,7 @@ from rich.table import Table
 from pintsize.artifacts import MANIFEST, ArtifactWriter, atomic_write_json, hash_config, hash_path, read_manifest
 from pintsize.errors import PintsizeError, RecipeError
 from pintsize.pipeline.ablate.config import AblateConfig
+from pintsize.pipeline.layout import quality_model_input
 from pintsize.recipe import Recipe
 
 console = Console()
@@ -211,9 +212,7 @@ def _curate(steps: Steps, base, layout: Layout, v: str) -> None:
 
         run_curate(data, layout.curate(v))
 
-    from pintsize.curate.quality import resolve_model_path
-
-    inputs = {"split": layout.split} | ({"quality": resolve_model_path(data.quality.model)} if data.quality.model else {})
+    inputs = {"split": layout.split} | quality_model_input(data)
     steps(f"curate {v}", layout.curate(v), data.model_dump(mode="json"), inputs, run)
 
 
