@@ -361,6 +361,18 @@ def changelogs(lib: Library):
         yield str(p.relative_to(lib.pkg)), _read(p)
 
 
+NODE_MODULES = ("node-ajv", "node-chalk", "node-commander", "node-debug", "node-express", "node-glob", "node-minimist",
+                "node-semver", "node-tap", "node-ws", "node-yargs")
+
+
+def node_module_docs(lib: Library):
+    """The READMEs and API pages of Node.js modules, as Debian ships them: Markdown API references."""
+    for package in NODE_MODULES:
+        for p in lib.files(package, "usr/share/doc/**/*.md*"):
+            if not re.search(r"(?i)(change|history|licen[cs]e|contributing|conduct|security)", p.name):
+                yield str(p.relative_to(lib.pkg)), _read(p)
+
+
 def licences(lib: Library):
     for p in lib.files("base-files", "usr/share/common-licenses/*"):
         yield str(p.relative_to(lib.pkg)), _read(p)
@@ -428,6 +440,7 @@ SOURCES = [
            html_files("gimp-help-en", "usr/share/gimp/2.0/help/en/*.html")),
     Source("python-tools-md", 1, "code formatter and Markdown library manuals (Markdown source)", ["sdist:black", "sdist:markdown"],
            sdist_files(("black", "markdown"), "docs/**/*.md", exclude=NOT_DOCS + r"|change_log|authors")),
+    Source("node-modules-md", 1, "JavaScript module READMEs and API references (Markdown)", list(NODE_MODULES), node_module_docs),
     Source("pip-docs-md", 1, "package installer guide and reference (Markdown source)", ["sdist:pip"],
            sdist_files(("pip",), "docs/html/**/*.md", exclude=NOT_DOCS + r"|ux-research")),
     Source("python-tools-rst", 1, "type checker and coverage tool manuals (reST source)", ["sdist:mypy", "sdist:coverage"],
