@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from pintsize.curate.quality import fit, raw_features  # noqa: E402
 
 N_FEATURES, MAX_CHARS = 2**18, 100_000
-C = float(os.environ.get("QG_C", 10.0))  # the regression's C: 10 beat 2 and 4 leaving each of 51 sources out (RESULTS); `quality train` keeps 4 for small seed sets
+# The regression's C: 10 beat 2 and 4 leaving each of 51 sources out (RESULTS); `quality train` keeps 4 for seeds.
+C = float(os.environ.get("QG_C", 10.0))
 SMOLLM2 = Path(os.environ.get("PINTSIZE_SMOLLM2", "/work/wt/_shared/smollm2"))
 LM_TOKENS, LM_LAYERS = 128, (6, 12)  # CPU cost: a prefix and the first 12 of 30 blocks
 

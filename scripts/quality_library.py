@@ -83,12 +83,15 @@ def html_files(package: str, *patterns: str, exclude: str | None = None):
     return read
 
 
-def text_files(package: str, *patterns: str, exclude: str | None = None):
+def text_files(package: str | tuple[str, ...], *patterns: str, exclude: str | None = None):
+    packages = (package,) if isinstance(package, str) else package
+
     def read(lib: Library):
-        for pattern in patterns:
-            for p in lib.files(package, pattern):
-                if not (exclude and re.search(exclude, str(p))):
-                    yield str(p.relative_to(lib.pkg)), _read(p)
+        for name in packages:
+            for pattern in patterns:
+                for p in lib.files(name, pattern):
+                    if not (exclude and re.search(exclude, str(p))):
+                        yield str(p.relative_to(lib.pkg)), _read(p)
 
     return read
 
@@ -361,16 +364,9 @@ def changelogs(lib: Library):
         yield str(p.relative_to(lib.pkg)), _read(p)
 
 
+# Node.js modules whose READMEs and API pages Debian ships in Markdown (API references, as nodejs-doc's).
 NODE_MODULES = ("node-ajv", "node-chalk", "node-commander", "node-debug", "node-express", "node-glob", "node-minimist",
                 "node-semver", "node-tap", "node-ws", "node-yargs")
-
-
-def node_module_docs(lib: Library):
-    """The READMEs and API pages of Node.js modules, as Debian ships them: Markdown API references."""
-    for package in NODE_MODULES:
-        for p in lib.files(package, "usr/share/doc/**/*.md*"):
-            if not re.search(r"(?i)(change|history|licen[cs]e|contributing|conduct|security)", p.name):
-                yield str(p.relative_to(lib.pkg)), _read(p)
 
 
 def licences(lib: Library):
@@ -440,7 +436,8 @@ SOURCES = [
            html_files("gimp-help-en", "usr/share/gimp/2.0/help/en/*.html")),
     Source("python-tools-md", 1, "code formatter and Markdown library manuals (Markdown source)", ["sdist:black", "sdist:markdown"],
            sdist_files(("black", "markdown"), "docs/**/*.md", exclude=NOT_DOCS + r"|change_log|authors")),
-    Source("node-modules-md", 1, "JavaScript module READMEs and API references (Markdown)", list(NODE_MODULES), node_module_docs),
+    Source("node-modules-md", 1, "JavaScript module READMEs and API references (Markdown)", list(NODE_MODULES),
+           text_files(NODE_MODULES, "usr/share/doc/**/*.md*", exclude=r"(?i)(change|history|licen[cs]e|contributing|conduct|security)[^/]*$")),
     Source("pip-docs-md", 1, "package installer guide and reference (Markdown source)", ["sdist:pip"],
            sdist_files(("pip",), "docs/html/**/*.md", exclude=NOT_DOCS + r"|ux-research")),
     Source("python-tools-rst", 1, "type checker and coverage tool manuals (reST source)", ["sdist:mypy", "sdist:coverage"],
