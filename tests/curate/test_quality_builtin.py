@@ -135,3 +135,18 @@ def test_a_missing_or_unknown_or_corrupt_model_is_a_clear_error(tmp_path):
     # main() prints a DataError as one line and exits 2; nothing was written.
     assert isinstance(result.exception, DataError) and "unsupported or inconsistent model" in str(result.exception)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_style_model_of_another_layout_is_named_not_a_crash(tmp_path):
+    """A model trained before a layout statistic was added (25 columns, the code now computes more):
+    loading it says so and what to do, instead of a numpy broadcast error at the first score."""
+    old = tmp_path / "old"
+    shutil.copytree(builtin_dir("expository"), old)
+    with np.load(old / "weights.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["layout_mean"], arrays["layout_scale"] = arrays["layout_mean"][:-1], arrays["layout_scale"][:-1]
+    arrays["coef"] = arrays["coef"][:-1]  # one layout weight fewer, as such a model stores
+    np.savez(old / "weights.npz", **arrays)
+    n = len(arrays["layout_mean"])
+    with pytest.raises(DataError, match=rf"old: trained on {n} layout statistics of another pintsize version; this one computes {n + 1}"):
+        QualityModel.load(old)

@@ -44,6 +44,21 @@ def test_layout_statistics_by_hand():
     assert v["definitions_per_sentence"] == pytest.approx(1 / 4)  # "is a"
 
 
+def test_speaker_changes_mark_dialogue_not_field_lines():
+    chat = ("User: How do I list the files here?\n"
+            "Assistant: Use the ls command, for example ls -l.\n"
+            "User: And the hidden ones as well?\n"
+            "Assistant: Add the -a flag to the command.")
+    # Four labelled turns of five words or more, the label changing three times, over four lines.
+    assert dict(zip(LAYOUT_NAMES, layout(chat)))["speaker_change_rate"] == pytest.approx(np.log1p(10 * 3 / 4))
+    # Field lines alternate labels too, but are short: not turns.
+    fields = "Function: integrate (expr, x)\nCategories: Integral calculus\nFunction: diff (expr, x)\nCategories: Differential calculus"
+    assert dict(zip(LAYOUT_NAMES, layout(fields)))["speaker_change_rate"] == 0.0
+    # One speaker throughout is a monologue, not a dialogue.
+    notes = "Note: the cache is cleared on every restart.\nNote: the log is rotated once a day."
+    assert dict(zip(LAYOUT_NAMES, layout(notes)))["speaker_change_rate"] == 0.0
+
+
 def test_style_counts_are_hashed_one_to_three_grams():
     x = style_counts(["The cat sat.", "The dog ran."], n_features=2**10, max_chars=1000)
     # "<l> the w w . " -> 5 unigrams + 4 bigrams + 3 trigrams = 12 n-gram occurrences; the two

@@ -32,7 +32,7 @@ import numpy as np
 
 from pintsize.artifacts import atomic_write_bytes, atomic_write_json
 from pintsize.jsonl import read_json_objects
-from pintsize.curate.quality_features import SEEN_BUCKETS
+from pintsize.curate.quality_features import LAYOUT_NAMES, SEEN_BUCKETS
 from pintsize.errors import DataError
 
 MODEL_FILE = "quality_model.json"
@@ -255,6 +255,9 @@ class QualityModel:
             or len(coef) != len(idf) + n_extra or (features == "style") != bool(style)
         ):
             raise DataError(f"{meta_path}: unsupported or inconsistent model (format {meta.get('format')!r}, features {features!r})")
+        if features == "style" and n_extra != len(LAYOUT_NAMES):
+            raise DataError(f"{directory}: trained on {n_extra} layout statistics of another pintsize version; this one computes "
+                            f"{len(LAYOUT_NAMES)}: train it again (`pintsize quality train` or `pintsize quality label`)")
         extra = {k: v for k, v in meta.items() if k not in ("format", "kind", "features", "n_features", "max_chars")}
         return cls(idf, coef, intercept, meta["n_features"], meta["max_chars"], extra, *held, features=features, **style)
 
