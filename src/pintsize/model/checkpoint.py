@@ -9,6 +9,8 @@ business; they end in one of these.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -48,6 +50,20 @@ def sort_metadata_keys(path: Path) -> None:
         f.write(text.ljust(length, b" "))
 
 
+def save_weights(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """safetensors' save_file, with a failed write (a full disk) raised as the OSError it is, naming the
+    file: safetensors raises its own error type ("I/O error: No space left on device (os error 28)"),
+    which the CLI's one-line file-error message would miss, leaving a traceback."""
+    from safetensors import SafetensorError
+
+    try:
+        save_file(state, str(path), metadata=metadata)
+    except SafetensorError as e:
+        if (code := re.search(r"\(os error (\d+)\)", str(e))) is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+
+
 def save_model(
     model: Llama | dict[str, torch.Tensor],
     config: ModelConfig,
@@ -61,7 +77,7 @@ def save_model(
     if config.tie_embeddings:
         state.pop("lm_head.weight", None)
     state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "pintsize_model": config.name})
+    save_weights(state, out_dir / WEIGHTS_FILE, {"format": "pt", "pintsize_model": config.name})
     sort_metadata_keys(out_dir / WEIGHTS_FILE)
     (out_dir / CONFIG_FILE).write_text(config.model_dump_json(indent=2) + "\n")
     if tokenizer_dir is not None:

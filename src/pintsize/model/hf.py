@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from pintsize.artifacts import atomic_dir
 from pintsize.errors import CheckpointError
-from pintsize.model.checkpoint import build_model, load_config, load_model, resolve_model_dir, tokenizer_path
+from pintsize.model.checkpoint import build_model, load_config, load_model, resolve_model_dir, save_weights, tokenizer_path
 from pintsize.model.config import ModelConfig, RopeScaling
 from pintsize.model.llama import Llama
 from pintsize.model.stop_tokens import stop_token_ids
@@ -228,7 +228,7 @@ def export_hf(model_dir: str | Path, out_dir: str | Path, dtype: torch.dtype | N
     with atomic_dir(out_dir) as tmp:
         hf_config.save_pretrained(tmp)
         _add_legacy_rope_keys(tmp / "config.json", config)
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_weights(state, tmp / "model.safetensors", {"format": "pt"})
         # transformers and vLLM end a generation at any of these, as pintsize and llama.cpp do
         eos = ends if len(ends) > 1 else ends[0]
         GenerationConfig(bos_token_id=bos, eos_token_id=eos, pad_token_id=pad).save_pretrained(tmp)
