@@ -59,6 +59,15 @@ def test_speaker_changes_mark_dialogue_not_field_lines():
     assert dict(zip(LAYOUT_NAMES, layout(notes)))["speaker_change_rate"] == 0.0
 
 
+def test_statement_lines_are_counted_by_hand():
+    code = "import os\n\ndef size(path):\n    # bytes\n    return os.stat(path).st_size\n"
+    # 6 lines ("\n" x 5, plus one): "import os", "def size(", "return ..." open with a statement.
+    assert dict(zip(LAYOUT_NAMES, layout(code)))["statement_line_share"] == pytest.approx(3 / 6)
+    # English lines that start with the same words are not statements: "Return", "Import", "class of".
+    prose = "Return to the menu when done.\nImport the data first.\nA class of problems remains open."
+    assert dict(zip(LAYOUT_NAMES, layout(prose)))["statement_line_share"] == 0.0
+
+
 def test_style_counts_are_hashed_one_to_three_grams():
     x = style_counts(["The cat sat.", "The dog ran."], n_features=2**10, max_chars=1000)
     # "<l> the w w . " -> 5 unigrams + 4 bigrams + 3 trigrams = 12 n-gram occurrences; the two
