@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch and build the quality library: documents of 52 sources, 28 expository and 24 not, that
+# Fetch and build the quality library: documents of 55 sources, 31 expository and 24 not, that
 # benchmarks/quality_generalization.py evaluates on (leave one source out) and that
 # scripts/train_builtin_quality.py trains the built-in model `builtin:expository` on.
 #
@@ -22,7 +22,7 @@ DEBS=(
     # expository
     debian-reference-en debian-handbook git-doc bash-doc r-doc-html maxima-doc octave-doc rust-doc
     gnuplot-doc sqlite3-doc lilypond-doc-html manpages-dev gnu-standards guile-3.0-doc python-scipy-doc
-    nodejs-doc debian-policy gnucash-docs gimp-help-en
+    nodejs-doc debian-policy gnucash-docs gimp-help-en kstars-data freeciv-data gnome-user-docs
     node-ajv node-chalk node-commander node-debug node-express node-glob node-minimist node-semver node-tap node-ws node-yargs
     # not expository
     r-cran-janeaustenr fortunes bible-kjv-text bible-kjv dict-gcide dict-wn wamerican pci.ids unicode-data

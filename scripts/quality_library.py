@@ -14,7 +14,8 @@ LIBRARY_DIR/sources.json (per source: label, kind, package and version, document
 
 The sources are chosen so that topic cannot separate the classes: system-administration manuals
 and configuration files; documentation and release notes in the same markup (reST, Markdown); Python and JavaScript documentation and bare Python and JavaScript code; the C library
-manual and C headers; prose manuals and prose fiction; a mathematics manual and tables.
+manual and C headers; prose manuals and prose fiction; a mathematics manual and tables; and expository
+text far from software (astronomy articles, a game's rules, a desktop's help) next to fiction and scripture.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import bz2
 import glob
 import gzip
+import html
+import html.entities
 import json
 import random
 import re
@@ -134,6 +137,46 @@ def info_files(package: str, pattern: str):
                     yield f"{p.relative_to(lib.pkg)}#{i}", "\n".join(lines[2:])
 
     return read
+
+
+# XML documentation (DocBook, Mallard) as text: block elements become paragraphs, the rest of the
+# markup goes, and the lines lose the indentation of the XML (not of the text). Metadata blocks
+# (authors, revisions, index terms) are dropped; DocBook's own entities (&kstars;) become their name.
+_XML_DROP = re.compile(r"(?s)<!--.*?-->|<(sect1info|info|indexterm|credit|revision|figure|mediaobject|screenshot)\b.*?</\1>")
+_XML_BLOCK = re.compile(r"</?(?:para|p|title|item|listitem|step|sect\d|section|note|tip|example|screen|programlisting|term|varlistentry|row)\b[^>]*>")
+_XML_ENTITY = re.compile(r"&([A-Za-z][\w.-]*);")
+
+
+def xml_text(raw: str) -> str:
+    # Verbatim blocks keep their lines; every other paragraph is reflowed onto one line, as a
+    # browser shows it (the XML source wraps anywhere, even inside a sentence's inline markup).
+    raw = re.sub(r"(?s)<(screen|programlisting|code)\b[^>]*>.*?</\1>", lambda m: m.group(0).replace("\n", "\x00"), raw)
+    text = _XML_BLOCK.sub("\n\n", _XML_DROP.sub("", raw))
+    text = re.sub(r"<[^>]+>", "", text)
+    text = _XML_ENTITY.sub(lambda m: html.unescape(m.group(0)) if m.group(1) in html.entities.name2codepoint
+                           else m.group(1).replace("-", " ").title(), text)
+    paragraphs = (" ".join(line.strip() for line in par.split("\n") if line.strip()) for par in re.split(r"\n\s*\n", text))
+    return "\n\n".join(p for p in paragraphs if p).replace("\x00", "\n")
+
+
+def xml_files(package: str, pattern: str, must_contain: str = ""):
+    def read(lib: Library):
+        for p in lib.files(package, pattern):
+            raw = _read(p)
+            if must_contain in raw:
+                yield str(p.relative_to(lib.pkg)), xml_text(raw)
+
+    return read
+
+
+def freeciv_help(lib: Library):
+    """Freeciv's in-game help: each [help_*] node's text is a list of _("...") strings with
+    backslash-continued lines (gettext source syntax)."""
+    (p,) = lib.files("freeciv-data", "usr/share/games/freeciv/helpdata.txt")
+    for node in re.split(r"(?m)^\[help_", _read(p))[1:]:
+        parts = re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', node, flags=re.S)
+        text = "\n\n".join(x.replace("\\\n", "").replace("\\n", "\n").replace('\\"', '"').strip() for x in parts[1:])
+        yield f"{p.relative_to(lib.pkg)}#{node.split(']', 1)[0]}", text
 
 
 def pydoc(lib: Library):
@@ -442,6 +485,12 @@ SOURCES = [
            sdist_files(("pip",), "docs/html/**/*.md", exclude=NOT_DOCS + r"|ux-research")),
     Source("python-tools-rst", 1, "type checker and coverage tool manuals (reST source)", ["sdist:mypy", "sdist:coverage"],
            sdist_files(("mypy", "coverage"), "docs/source/*.rst", "doc/*.rst", exclude=NOT_DOCS + r"|whatsnew")),
+    # Far from software: science articles, a game's rules, a desktop's help for its users.
+    Source("astronomy-articles", 1, "astronomy and physics articles (DocBook)", ["kstars-data"],
+           xml_files("kstars-data", "usr/share/doc/HTML/en/kstars/*.docbook", must_contain='<sect1 id="ai-')),
+    Source("freeciv-help", 1, "strategy game rules and concepts (in-game help)", ["freeciv-data"], freeciv_help),
+    Source("gnome-help", 1, "desktop help for end users (Mallard)", ["gnome-user-docs"],
+           xml_files("gnome-user-docs", "usr/share/help/C/*/*.page")),
     # Not expository: they tell, recite, list, configure, log or converse.
     Source("jane-austen", 0, "fiction (novels)", ["r-cran-janeaustenr"], janeausten),
     Source("fortunes-poems", 0, "poetry and song lyrics", ["fortunes"], fortunes(lambda n: n == "songs-poems"), entries=True),

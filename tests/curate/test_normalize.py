@@ -56,3 +56,28 @@ def test_html_to_text_on_a_real_manual_page():
         text = html_to_text(page, method)
         assert "<div" not in text and "</" not in text
         assert len(text.split()) > 50
+
+
+def test_trafilatura_text_is_laid_out_as_a_browser_shows_it():
+    """A manual's HTML wraps its source lines anywhere, even around inline code. Main-content text
+    keeps a paragraph on one line and a blank line between paragraphs (the layout the quality
+    model reads), a <br> as a line break, code blocks as paragraphs and list items one a line."""
+    body = (
+        "<p>The <code>cube</code>\nmodule implements a data type\n<code>cube</code> for representing\n"
+        "multidimensional cubes, which the planner can index with a GiST operator class.</p>\n"
+        "<p>Values are stored internally as 64-bit floating point numbers. This means that numbers with more "
+        "than about 16 significant digits will be truncated when they are read back.</p>\n"
+        "<pre>SELECT cube(1, 2);\n  SELECT cube_dim('(1,2),(3,4)');</pre>\n"
+        "<p>Roses are red,<br>violets are blue,<br>sugar is sweet and so are you, as every reader of verse knows.</p>\n"
+        "<ul><li>The first item of the list explains one thing.</li><li>The second item of the list explains another.</li></ul>\n"
+    )
+    page = f"<html><head><title>cube</title></head><body><article><h1>F.9. cube</h1>{body * 2}</article></body></html>"
+    text = html_to_text(page, "trafilatura")
+    paragraphs = text.split("\n\n")
+    assert ("The cube module implements a data type cube for representing multidimensional cubes, which the planner "
+            "can index with a GiST operator class.") in paragraphs
+    # trafilatura itself joins a <pre>'s lines (its text output too); the block stays a paragraph of its own.
+    assert "SELECT cube(1, 2); SELECT cube_dim('(1,2),(3,4)');" in paragraphs
+    assert "Roses are red,\nviolets are blue,\nsugar is sweet and so are you, as every reader of verse knows." in paragraphs
+    assert ("- The first item of the list explains one thing.\n- The second item of the list explains another.") in paragraphs
+    assert "<" not in text.replace("'(1,2)", "")

@@ -150,3 +150,22 @@ def test_a_style_model_of_another_layout_is_named_not_a_crash(tmp_path):
     n = len(arrays["layout_mean"])
     with pytest.raises(DataError, match=rf"old: trained on {n} layout statistics of another pintsize version; this one computes {n + 1}"):
         QualityModel.load(old)
+
+
+def test_a_user_model_of_other_style_features_is_refused_at_load(tmp_path):
+    """A model trained here stores the fingerprint of the features it read; when a later pintsize
+    computes other features of the same width (a changed token class or statistic), its weights
+    would score garbage without any error, so loading refuses it. A model saved before fingerprints
+    (none stored) still loads."""
+    labels = [{"text": t, "label": 1} for t in EXPOSITORY] + [{"text": t, "label": 0} for t in OTHER]
+    model = train_quality_model(labeled_records=labels, base="builtin:expository")
+    model.save(tmp_path / "mine")
+    meta_path = tmp_path / "mine" / "quality_model.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["feature_fingerprint"] == feature_fingerprint(meta["n_features"], meta["max_chars"])
+    assert QualityModel.load(tmp_path / "mine").score(EXPOSITORY[:1])[0] == pytest.approx(model.score(EXPOSITORY[:1])[0])
+    meta_path.write_text(json.dumps(meta | {"feature_fingerprint": "0123456789abcdef"}))
+    with pytest.raises(DataError, match=r"mine: trained on the style features of another pintsize version \(feature_fingerprint 0123456789abcdef\)"):
+        QualityModel.load(tmp_path / "mine")
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k != "feature_fingerprint"}))
+    assert QualityModel.load(tmp_path / "mine").features == "style"

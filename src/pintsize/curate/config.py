@@ -34,7 +34,9 @@ class SourceConfig(Section):
         None, description="which heuristic rules fit this text: web | prose | docs | code; default docs for pydoc, else web"
     )
     html: Literal["none", "trafilatura", "inscriptis"] = Field(
-        "none", description="extract text from HTML first: trafilatura (main content) or inscriptis (the whole page, tables kept)"
+        "none",
+        description="extract text from HTML first: trafilatura (main content, laid out a paragraph a line with blank "
+        "lines between) or inscriptis (the whole page, tables kept)",
     )
     weight: float = Field(1.0, gt=0, description="mixture weight: below 1 keeps that share of documents, above 1 repeats them")
     max_tokens: int | None = Field(None, gt=0, description="mixture cap on this source's output tokens (whitespace words)")

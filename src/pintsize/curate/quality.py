@@ -32,7 +32,7 @@ import numpy as np
 
 from pintsize.artifacts import atomic_write_bytes, atomic_write_json
 from pintsize.jsonl import read_json_objects
-from pintsize.curate.quality_features import LAYOUT_NAMES, SEEN_BUCKETS
+from pintsize.curate.quality_features import LAYOUT_NAMES, SEEN_BUCKETS, feature_fingerprint
 from pintsize.errors import DataError
 
 MODEL_FILE = "quality_model.json"
@@ -221,6 +221,8 @@ class QualityModel:
                 "n_features": self.n_features,
                 "max_chars": self.max_chars,
                 **(self.metadata or {}),
+                # The features of the code that trained it: `load` refuses the model when they change.
+                **({"feature_fingerprint": feature_fingerprint(self.n_features, self.max_chars)} if self.features == "style" else {}),
             },
         )
         return directory
@@ -252,12 +254,17 @@ class QualityModel:
         n_extra = len(style.get("layout_mean", ()))
         if (
             meta.get("format") not in (1, FORMAT_VERSION) or features not in FEATURE_KINDS or len(idf) != meta.get("n_features")
+            or not isinstance(meta.get("max_chars"), int) or meta["max_chars"] < 1
             or len(coef) != len(idf) + n_extra or (features == "style") != bool(style)
         ):
             raise DataError(f"{meta_path}: unsupported or inconsistent model (format {meta.get('format')!r}, features {features!r})")
         if features == "style" and n_extra != len(LAYOUT_NAMES):
             raise DataError(f"{directory}: trained on {n_extra} layout statistics of another pintsize version; this one computes "
                             f"{len(LAYOUT_NAMES)}: train it again (`pintsize quality train` or `pintsize quality label`)")
+        if features == "style" and meta.get("feature_fingerprint", "") not in ("", feature_fingerprint(meta["n_features"], meta["max_chars"])):
+            raise DataError(f"{directory}: trained on the style features of another pintsize version (feature_fingerprint "
+                            f"{meta['feature_fingerprint']}): its scores would mean nothing here; train it again "
+                            "(`pintsize quality train` or `pintsize quality label`)")
         extra = {k: v for k, v in meta.items() if k not in ("format", "kind", "features", "n_features", "max_chars")}
         return cls(idf, coef, intercept, meta["n_features"], meta["max_chars"], extra, *held, features=features, **style)
 

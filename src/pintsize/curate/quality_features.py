@@ -17,6 +17,7 @@ dough rises." reads the same as "The kernel schedules a thread when its timer ex
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import zlib
@@ -311,10 +312,12 @@ _PROBE_TEXTS = (
 )
 
 
+@functools.lru_cache(maxsize=8)
 def feature_fingerprint(n_features: int, max_chars: int) -> str:
     """A short hash of the style features of a few fixed texts: it changes whenever the features
     change. A model stores the fingerprint of the code that trained it, so that a model whose
-    features the scorer no longer computes is caught (tests/curate/test_quality_builtin.py)."""
+    features the scorer no longer computes is refused at load (QualityModel.load) and a stale
+    built-in model fails the tests (tests/curate/test_quality_builtin.py)."""
     f = style_features(_PROBE_TEXTS, n_features, max_chars)
     counts = f.counts.tocsr()
     counts.sum_duplicates()
