@@ -27,7 +27,6 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
 import quality_generalization as bench  # noqa: E402
 
 from pintsize.curate.quality import builtin_dir, fit, raw_features  # noqa: E402
-from pintsize.curate.quality_features import feature_fingerprint  # noqa: E402
 
 NAME = "builtin:expository"
 
@@ -48,7 +47,6 @@ def main() -> None:
     model.heldout_scores, model.heldout_labels = scores, lib.labels
     model.metadata = {
         "name": NAME,
-        "feature_fingerprint": feature_fingerprint(n_features, max_chars),  # checked by the tests
         "recommended_threshold": threshold,
         "examples": {"positive": int(lib.labels.sum()), "negative": int((lib.labels == 0).sum())},
         "heldout": {

@@ -70,6 +70,7 @@ def test_trafilatura_text_is_laid_out_as_a_browser_shows_it():
         "<pre>SELECT cube(1, 2);\n  SELECT cube_dim('(1,2),(3,4)');</pre>\n"
         "<p>Roses are red,<br>violets are blue,<br>sugar is sweet and so are you, as every reader of verse knows.</p>\n"
         "<ul><li>The first item of the list explains one thing.</li><li>The second item of the list explains another.</li></ul>\n"
+        "<blockquote>The first line of the quoted notice,<br>and the second line of the quoted notice.</blockquote>\n"
     )
     page = f"<html><head><title>cube</title></head><body><article><h1>F.9. cube</h1>{body * 2}</article></body></html>"
     text = html_to_text(page, "trafilatura")
@@ -80,4 +81,5 @@ def test_trafilatura_text_is_laid_out_as_a_browser_shows_it():
     assert "SELECT cube(1, 2); SELECT cube_dim('(1,2),(3,4)');" in paragraphs
     assert "Roses are red,\nviolets are blue,\nsugar is sweet and so are you, as every reader of verse knows." in paragraphs
     assert ("- The first item of the list explains one thing.\n- The second item of the list explains another.") in paragraphs
-    assert "<" not in text.replace("'(1,2)", "")
+    assert "The first line of the quoted notice,\nand the second line of the quoted notice." in paragraphs
+    assert "<" not in text.replace("'(1,2)", "") and "\ue000" not in text

@@ -88,7 +88,8 @@ def html_to_text(html: str, method: str) -> str:
 # main content comes as trafilatura's XML and is laid out as a browser shows it: whitespace in a
 # paragraph collapses (a <br> stays a line break), paragraphs are separated by a blank line, code
 # keeps the lines trafilatura gives it, list items and table rows get one line each.
-_VERBATIM = {"code", "quote", "pre"}
+_VERBATIM = {"code", "quote"}  # trafilatura's XML for <pre>/<code> blocks and <blockquote>
+_BR = "\ue000"  # stands for a <br> (<lb/>) while the source's own newlines collapse
 
 
 def _trafilatura_blocks_as_text(xml: str) -> str:
@@ -104,15 +105,16 @@ def _trafilatura_blocks_as_text(xml: str) -> str:
         return ""
 
     for br in main.iter("lb"):  # a <br>: the one line break a paragraph keeps (verse, addresses)
-        br.text = "\ue000"
+        br.text = _BR
 
     def flat(el) -> str:
-        return "\n".join(" ".join(line.split()) for line in "".join(el.itertext()).split("\ue000")).strip()
+        return "\n".join(" ".join(line.split()) for line in "".join(el.itertext()).split(_BR)).strip()
 
     blocks = []
     for el in main:
         if el.tag in _VERBATIM:
-            block = "\n".join(line.rstrip() for line in "".join(el.itertext()).strip("\n").split("\n"))
+            text = "".join(el.itertext()).replace(_BR, "\n")
+            block = "\n".join(line.rstrip() for line in text.strip("\n").split("\n"))
         elif el.tag == "list":
             block = "\n".join(f"- {flat(item)}" for item in el.iter("item"))
         elif el.tag == "table":
